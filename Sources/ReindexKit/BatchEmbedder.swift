@@ -1,0 +1,221 @@
+import Foundation
+import Logging
+
+/// A row sent to the model, with where it comes from.
+public struct PendingRow: Sendable {
+    public var source: String
+    public var row: ScannedRow
+}
+
+/// Turns rows into checked, normalized vectors whatever the server does:
+/// retries with backoff and jitter on connection errors, timeouts, 429 and
+/// 5xx (honouring Retry-After); splits batches the server finds too large and
+/// remembers the smaller size; bisects a batch rejected for one bad input so
+/// the rest is stored and only that row is recorded as failed; shortens
+/// inputs a server says are too long.
+public final class BatchEmbedder: Sendable {
+    public let client: any EmbeddingClient
+    private let model: ModelConfig
+    private let counters: RunCounters
+    private let stop: StopSignal
+    private let logger: Logger
+    private let limit: BatchLimit
+    private let url: String
+
+    public init(client: any EmbeddingClient, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit) {
+        self.client = client
+        self.model = model
+        self.counters = counters
+        self.stop = stop
+        self.logger = logger
+        self.limit = limit
+        self.url = Endpoint(model: model, apiKey: nil).display
+    }
+
+    /// Embeds rows; returns stored-ready items and per-row failures. Throws
+    /// only for what no retry can fix (server down, wrong dimension).
+    public func embed(_ rows: [PendingRow]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+        let max = limit.current
+        if rows.count > max {
+            var items: [EmbeddedItem] = [], failures: [FailedItem] = []
+            var start = 0
+            while start < rows.count {
+                let part = Array(rows[start..<min(rows.count, start + max)])
+                let r = try await embed(part)
+                items += r.items; failures += r.failures
+                start += max
+            }
+            return (items, failures)
+        }
+        let inputs = rows.map(\.row.input)
+        switch try await send(inputs) {
+        case .vectors(let vectors):
+            return try check(rows, vectors)
+        case .tooLarge(let message):
+            guard rows.count > 1 else {
+                return try await single(rows[0], message: message)
+            }
+            let smaller = Swift.max(1, rows.count / 2)
+            if limit.shrink(to: smaller) {
+                logger.warning("the server rejected a batch as too large; using smaller batches", metadata: ["batch": "\(rows.count)", "now": "\(smaller)", "error": "\(message)"])
+            }
+            return try await halves(rows)
+        case .badInput(let message):
+            guard rows.count > 1 else {
+                return try await single(rows[0], message: message)
+            }
+            return try await halves(rows)
+        }
+    }
+
+    private func halves(_ rows: [PendingRow]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+        let mid = rows.count / 2
+        let a = try await embed(Array(rows[..<mid]))
+        let b = try await embed(Array(rows[mid...]))
+        return (a.items + b.items, a.failures + b.failures)
+    }
+
+    /// One row the server rejected: shorten it when the server says it is too
+    /// long, otherwise record it as failed.
+    private func single(_ pending: PendingRow, message: String) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+        var current = pending
+        var lastMessage = message
+        while Self.isTooLong(lastMessage) {
+            let prefix = model.prefix
+            let body = current.row.input.unicodeScalars.dropFirst(prefix.unicodeScalars.count)
+            guard body.count >= 32 else { break }
+            let shorter = prefix + String(String.UnicodeScalarView(body.prefix(body.count / 2)))
+            if !current.row.truncated { counters.add("truncated_adaptive") }
+            current.row.input = shorter
+            current.row.truncated = true
+            switch try await send([shorter]) {
+            case .vectors(let v):
+                logger.info("shortened an input the server found too long", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "chars": "\(shorter.unicodeScalars.count)"])
+                return try check([current], v)
+            case .tooLarge(let m), .badInput(let m):
+                lastMessage = m
+            }
+        }
+        logger.warning("the model rejected a row; recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "error": "\(lastMessage)"])
+        return ([], [FailedItem(source: pending.source, sourceID: pending.row.sourceID, error: lastMessage)])
+    }
+
+    static func isTooLong(_ message: String) -> Bool {
+        let m = message.lowercased()
+        return ["too large", "too long", "exceeds the context", "maximum context length", "must have less than", "context length"].contains { m.contains($0) }
+    }
+
+    private func check(_ rows: [PendingRow], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+        guard vectors.count == rows.count else {
+            throw ReindexError.modelResponse(detail: "asked for \(rows.count) embeddings, got \(vectors.count)")
+        }
+        var items: [EmbeddedItem] = []
+        var failures: [FailedItem] = []
+        items.reserveCapacity(rows.count)
+        for (pending, vector) in zip(rows, vectors) {
+            guard vector.count == model.dimensions else {
+                throw ReindexError.modelResponse(detail: "the model returned \(vector.count) dimensions for \(pending.source) id \(pending.row.sourceID), the job declares model.dimensions: \(model.dimensions) — set it to the model's real dimension (or pick the model that has \(model.dimensions))")
+            }
+            var v = vector
+            do {
+                try v.withUnsafeMutableBufferPointer { try VectorNormalizer.normalize($0) }
+            } catch let problem as VectorNormalizer.Problem {
+                let what = problem == .zero ? "an all-zero vector" : "a vector with NaN or Inf"
+                logger.warning("the model returned \(what); row recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)"])
+                failures.append(FailedItem(source: pending.source, sourceID: pending.row.sourceID, error: "the model returned \(what)"))
+                continue
+            }
+            let blob = v.withUnsafeBytes { Data($0) }
+            items.append(EmbeddedItem(source: pending.source, sourceID: pending.row.sourceID, hash: pending.row.hash, embedding: blob))
+        }
+        return (items, failures)
+    }
+
+    enum Outcome {
+        case vectors([[Float]])
+        case tooLarge(String)
+        case badInput(String)
+    }
+
+    /// One logical request with retries. Gives up with `.modelUnavailable`
+    /// after `max-retries` retries.
+    func send(_ inputs: [String]) async throws -> Outcome {
+        var attempt = 0
+        var lastProblem = ""
+        while true {
+            try Task.checkCancellation()
+            var retryAfter: String?
+            do {
+                counters.add("requests")
+                counters.add("inputs_sent", inputs.count)
+                let reply = try await client.embed(inputs)
+                switch reply {
+                case .vectors(let v):
+                    return .vectors(v)
+                case .rejected(let status, let message, let after):
+                    switch status {
+                    case 413:
+                        return .tooLarge(message)
+                    case 422 where message.lowercased().contains("batch size") || message.lowercased().contains("batch_size"):
+                        return .tooLarge(message)
+                    case 400, 422:
+                        return .badInput(message)
+                    case 401, 403:
+                        throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (HTTP \(status): \(message)); check the key in the variable named by model.api-key-env")
+                    case 404:
+                        throw ReindexError.modelUnavailable(url: url, detail: "HTTP 404 (\(message)); check model.url, model.provider and model.name")
+                    case 408, 425, 429, 500...599:
+                        lastProblem = "HTTP \(status): \(message)"
+                        retryAfter = after
+                    default:
+                        throw ReindexError.modelUnavailable(url: url, detail: "unexpected HTTP \(status): \(message)")
+                    }
+                }
+            } catch let error as TransportError {
+                lastProblem = error.message
+            }
+            guard attempt < model.maxRetries else {
+                throw ReindexError.modelUnavailable(url: url, detail: "gave up after \(attempt + 1) attempts; last error: \(lastProblem)")
+            }
+            attempt += 1
+            counters.add("retries")
+            let delay = Self.backoff(attempt: attempt, retryAfter: retryAfter)
+            logger.notice("retrying a model request", metadata: ["attempt": "\(attempt)", "delay_s": "\(String(format: "%.2f", delay))", "error": "\(lastProblem)"])
+            try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+        }
+    }
+
+    /// Exponential backoff with full jitter (0.25 s × 2^n, capped at 30 s);
+    /// a server's Retry-After (seconds or HTTP date) wins, capped at 300 s.
+    static func backoff(attempt: Int, retryAfter: String?) -> Double {
+        if let retryAfter {
+            if let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)) { return min(300, max(0, seconds)) }
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let date = f.date(from: retryAfter) { return min(300, max(0, date.timeIntervalSinceNow)) }
+        }
+        let cap = min(30, 0.25 * pow(2, Double(attempt - 1)))
+        return Double.random(in: (cap / 2)...cap)
+    }
+}
+
+/// The largest batch the server accepts, learned during the run (413s).
+public final class BatchLimit: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Int
+
+    public init(_ initial: Int) { value = initial }
+
+    public var current: Int { lock.withLock { value } }
+
+    /// Returns true when this lowered the limit.
+    @discardableResult
+    public func shrink(to n: Int) -> Bool {
+        lock.withLock {
+            guard n < value else { return false }
+            value = max(1, n)
+            return true
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+
+/// The few POSIX file operations publishing depends on, each failing with the
+/// path and the system's reason (DESIGN.md invariant 3).
+public enum FileOps {
+    static func fail(_ path: String, _ what: String, _ code: Int32 = errno) -> ReindexError {
+        let reason = String(cString: strerror(code))
+        let hint = code == ENOSPC || code == EDQUOT ? " — free disk space, then rerun the same command to resume" : ""
+        return .io(path: path, detail: "\(what): \(reason)\(hint)")
+    }
+
+    public static func fsyncFile(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(path, "cannot open for fsync") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw fail(path, "fsync failed") }
+    }
+
+    public static func fsyncDirectory(of path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        let fd = open(dir.isEmpty ? "." : dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw fail(dir, "cannot open directory for fsync") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw fail(dir, "directory fsync failed") }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws {
+        guard Foundation.rename(from, to) == 0 else { throw fail(to, "cannot rename \(from) to it") }
+    }
+
+    public static func exists(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0
+    }
+
+    public static func remove(_ path: String) {
+        _ = unlink(path)
+    }
+
+    /// Device and inode, following links (nil when absent).
+    public static func identity(_ path: String) -> (dev: UInt64, ino: UInt64)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (UInt64(st.st_dev), UInt64(st.st_ino))
+    }
+
+    /// Keeps `path` as `prev` atomically: a hard link when the filesystem has
+    /// them (no copy, instant), else a copy; then renamed into place.
+    public static func keepPrevious(_ path: String, as prev: String) throws {
+        let tmp = prev + ".tmp"
+        unlink(tmp)
+        if link(path, tmp) != 0 {
+            do {
+                try FileManager.default.copyItem(atPath: path, toPath: tmp)
+            } catch {
+                throw ReindexError.io(path: tmp, detail: "cannot keep the previous file: \(error.localizedDescription)")
+            }
+            try fsyncFile(tmp)
+        }
+        try rename(tmp, prev)
+    }
+
+    /// SQLite sidecars of `path` that SQLite would apply to a file renamed there.
+    public static func sidecars(of path: String) -> [String] {
+        ["-wal", "-shm", "-journal"].map { path + $0 }.filter { exists($0) }
+    }
+
+    public static func makeDirectory(forFile path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        guard !dir.isEmpty else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw ReindexError.io(path: dir, detail: "cannot create the output directory: \(error.localizedDescription)")
+        }
+    }
+}

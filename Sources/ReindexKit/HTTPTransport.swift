@@ -1,0 +1,228 @@
+import CCurl
+import Foundation
+
+/// One HTTP request. `unixSocket` routes it over an AF_UNIX socket (the URL's
+/// host is then only used for the Host header).
+public struct HTTPRequest: Sendable {
+    public var url: String
+    public var method: String
+    public var headers: [String]
+    public var body: Data?
+    public var unixSocket: String?
+    public var timeout: Double
+    public var connectTimeout: Double
+
+    public init(url: String, method: String = "GET", headers: [String] = [], body: Data? = nil,
+                unixSocket: String? = nil, timeout: Double = 60, connectTimeout: Double = 10) {
+        self.url = url
+        self.method = method
+        self.headers = headers
+        self.body = body
+        self.unixSocket = unixSocket
+        self.timeout = timeout
+        self.connectTimeout = connectTimeout
+    }
+}
+
+public struct HTTPResponse: Sendable {
+    public var status: Int
+    public var body: Data
+    /// The raw `Retry-After` header, when the server sent one.
+    public var retryAfter: String?
+}
+
+/// A request that got no HTTP answer. `message` never contains headers, so no
+/// API key can leak through it.
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public enum Kind: Sendable { case connect, timeout, dropped, other }
+    public var kind: Kind
+    public var message: String
+    public var description: String { message }
+}
+
+/// The process's HTTP engine: one libcurl multi handle driven by one dedicated
+/// thread. Blocking C calls therefore never occupy Swift's cooperative pool
+/// (two threads on a 2-core machine), and connections are kept alive and
+/// reused across requests by the multi handle's connection cache.
+public final class HTTPTransport: @unchecked Sendable {
+    public static let shared = HTTPTransport()
+
+    private let lock = NSLock()
+    private var pending: [Transfer] = []
+    private var cancelled: [Transfer] = []
+    private let multi: UnsafeMutableRawPointer
+
+    private init() {
+        curl_global_init(Int(CURL_GLOBAL_DEFAULT))
+        guard let m = curl_multi_init() else { fatalError("curl_multi_init failed") }
+        multi = m
+        _ = ccurl_multi_setopt_long(m, CURLMOPT_MAXCONNECTS, 64)
+        let thread = Thread { [unowned self] in self.loop() }
+        thread.name = "reindex.http"
+        thread.start()
+    }
+
+    /// Sends a request and waits for its answer; cancellation aborts the transfer.
+    public func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
+        let transfer = try Transfer(request)
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, Error>) in
+                lock.lock()
+                transfer.continuation = continuation
+                pending.append(transfer)
+                lock.unlock()
+                curl_multi_wakeup(multi)
+            }
+        } onCancel: {
+            lock.lock()
+            cancelled.append(transfer)
+            lock.unlock()
+            curl_multi_wakeup(multi)
+        }
+    }
+
+    private func loop() {
+        var active: [UnsafeMutableRawPointer: Transfer] = [:]
+        while true {
+            lock.lock()
+            let toAdd = pending
+            pending.removeAll()
+            let toCancel = cancelled
+            cancelled.removeAll()
+            lock.unlock()
+            for t in toAdd {
+                active[t.easy] = t
+                curl_multi_add_handle(multi, t.easy)
+            }
+            for t in toCancel {
+                let key = t.easy
+                if active.removeValue(forKey: key) != nil {
+                    curl_multi_remove_handle(multi, t.easy)
+                    t.finish(.failure(CancellationError()))
+                } else if !t.isFinished {
+                    // Cancelled before it reached the loop: it is added above in a later round.
+                    lock.lock(); cancelled.append(t); lock.unlock()
+                }
+            }
+            var running: Int32 = 0
+            curl_multi_perform(multi, &running)
+            var left: Int32 = 0
+            while let msg = curl_multi_info_read(multi, &left) {
+                guard msg.pointee.msg == CURLMSG_DONE, let easy = msg.pointee.easy_handle else { continue }
+                let code = msg.pointee.data.result
+                let key = easy
+                guard let t = active.removeValue(forKey: key) else { continue }
+                curl_multi_remove_handle(multi, easy)
+                t.complete(code: code)
+            }
+            var numfds: Int32 = 0
+            curl_multi_poll(multi, nil, 0, 1000, &numfds)
+        }
+    }
+}
+
+/// One in-flight transfer: owns the easy handle, its header list and the
+/// response buffer; freed in deinit.
+private final class Transfer: @unchecked Sendable {
+    let easy: UnsafeMutableRawPointer
+    private var headerList: UnsafeMutablePointer<curl_slist>?
+    private let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        p.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+        return p
+    }()
+    var body = Data()
+    var retryAfter: String?
+    var continuation: CheckedContinuation<HTTPResponse, Error>?
+    private let finishLock = NSLock()
+    private(set) var isFinished = false
+    private let target: String
+
+    init(_ request: HTTPRequest) throws {
+        guard let easy = curl_easy_init() else { throw TransportError(kind: .other, message: "curl_easy_init failed") }
+        self.easy = easy
+        self.target = request.unixSocket.map { "unix:\($0)" } ?? request.url
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
+        if let socket = request.unixSocket {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_UNIX_SOCKET_PATH, socket)
+        }
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(request.timeout * 1000))
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
+        _ = ccurl_easy_setopt_long(easy, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_ACCEPT_ENCODING, "")
+        _ = ccurl_easy_setopt_string(easy, CURLOPT_USERAGENT, "reindex/1")
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, errorBuffer)
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        // An empty Expect disables curl's 100-continue round trip on large bodies.
+        for header in request.headers + ["Expect:"] {
+            list = curl_slist_append(list, header)
+        }
+        headerList = list
+        _ = ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, list)
+        if request.method == "POST" {
+            _ = ccurl_easy_setopt_long(easy, CURLOPT_POST, 1)
+            let payload = request.body ?? Data()
+            _ = ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(payload.count))
+            payload.withUnsafeBytes { raw in
+                _ = ccurl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!))
+            }
+        } else if request.method != "GET" {
+            _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
+        }
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        _ = ccurl_easy_setopt_callback(easy, CURLOPT_WRITEFUNCTION, { ptr, size, count, user in
+            let t = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if let ptr { t.body.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: n) }
+            return n
+        })
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
+        _ = ccurl_easy_setopt_callback(easy, CURLOPT_HEADERFUNCTION, { ptr, size, count, user in
+            let t = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
+            let n = size * count
+            if let ptr, n > 12 {
+                let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
+                if line.lowercased().hasPrefix("retry-after:") {
+                    t.retryAfter = line.dropFirst(12).trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
+            return n
+        })
+        _ = ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
+    }
+
+    deinit {
+        curl_easy_cleanup(easy)
+        curl_slist_free_all(headerList)
+        errorBuffer.deallocate()
+    }
+
+    func complete(code: CURLcode) {
+        if code == CURLE_OK {
+            var status = 0
+            _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+            finish(.success(HTTPResponse(status: status, body: body, retryAfter: retryAfter)))
+            return
+        }
+        let buffered = String(cString: errorBuffer)
+        let detail = buffered.isEmpty ? String(cString: curl_easy_strerror(code)) : buffered
+        let kind: TransportError.Kind
+        switch code {
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY: kind = .connect
+        case CURLE_OPERATION_TIMEDOUT: kind = .timeout
+        case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE: kind = .dropped
+        default: kind = .other
+        }
+        finish(.failure(TransportError(kind: kind, message: "\(target): \(detail) (curl error \(code.rawValue))")))
+    }
+
+    func finish(_ result: Result<HTTPResponse, Error>) {
+        finishLock.lock()
+        guard !isFinished, let c = continuation else { finishLock.unlock(); return }
+        isFinished = true
+        continuation = nil
+        finishLock.unlock()
+        c.resume(with: result)
+    }
+}

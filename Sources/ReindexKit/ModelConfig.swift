@@ -1,0 +1,111 @@
+import Foundation
+import Yams
+
+/// The `model:` block of a job file: which server, which model, and how hard
+/// to push it. Defaults suit a local server on the same host.
+public struct ModelConfig: Sendable, Equatable {
+    public enum Provider: String, Sendable, Equatable, CaseIterable { case openai, ollama, tei }
+
+    public var provider: Provider
+    public var url: String
+    public var name: String
+    public var dimensions: Int
+    public var apiKeyEnv: String?
+    public var batchSize: Int = 64
+    public var concurrency: Int = 4
+    /// Upper bound of estimated tokens (characters / 4) in one request.
+    public var maxBatchTokens: Int = 16_384
+    public var maxRetries: Int = 6
+    public var maxInputChars: Int = 8_000
+    /// Seconds for a whole request (connect + send + answer).
+    public var timeout: Double = 120
+    public var connectTimeout: Double = 10
+    /// Prepended to every stored input (e5's `passage: `, nomic's `search_document: `).
+    public var prefix: String = ""
+    /// Prepended to search queries.
+    public var queryPrefix: String = ""
+    /// Send the OpenAI `dimensions` parameter (Matryoshka models).
+    public var dimensionsParam: Bool = false
+    /// Ollama/TEI `truncate` flag; nil leaves the server's default.
+    public var truncate: Bool?
+    /// Ollama `keep_alive`.
+    public var keepAlive: String?
+    public var server: ManagedServerConfig?
+
+    static let keys: Set<String> = [
+        "provider", "url", "name", "dimensions", "api-key-env", "batch-size", "concurrency",
+        "max-batch-tokens", "max-retries", "max-input-chars", "timeout", "connect-timeout",
+        "prefix", "query-prefix", "dimensions-param", "truncate", "keep-alive", "server",
+    ]
+
+    static func parse(_ node: Node, reader: YAMLReader, base: String) throws -> ModelConfig {
+        let map = try reader.mapping(node, key: "model", allowed: keys)
+        let p = "model"
+        let providerText = try reader.requiredString(map, "provider", prefix: p)
+        guard let provider = Provider(rawValue: providerText) else {
+            throw reader.fail("model.provider", "expected one of openai, ollama, tei (got \"\(providerText)\")")
+        }
+        let url = try reader.requiredString(map, "url", prefix: p)
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("unix:") else {
+            throw reader.fail("model.url", "expected an http://, https:// or unix:/path URL (got \"\(url)\")")
+        }
+        let name = try reader.requiredString(map, "name", prefix: p)
+        guard let dimensions = try reader.optionalInt(map, "dimensions", prefix: p, range: 1...65_536) else {
+            throw reader.fail("model.dimensions", "missing; expected the model's vector dimension, e.g. 384")
+        }
+        var model = ModelConfig(provider: provider, url: url, name: name, dimensions: dimensions)
+        if let env = try reader.optionalString(map, "api-key-env", prefix: p) {
+            guard env.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
+                throw reader.fail("model.api-key-env", "expected the NAME of an environment variable, not the key itself")
+            }
+            model.apiKeyEnv = env
+        }
+        model.batchSize = try reader.optionalInt(map, "batch-size", prefix: p, range: 1...4096) ?? model.batchSize
+        model.concurrency = try reader.optionalInt(map, "concurrency", prefix: p, range: 1...64) ?? model.concurrency
+        model.maxBatchTokens = try reader.optionalInt(map, "max-batch-tokens", prefix: p, range: 1...10_000_000) ?? model.maxBatchTokens
+        model.maxRetries = try reader.optionalInt(map, "max-retries", prefix: p, range: 0...100) ?? model.maxRetries
+        model.maxInputChars = try reader.optionalInt(map, "max-input-chars", prefix: p, range: 1...10_000_000) ?? model.maxInputChars
+        model.timeout = try reader.optionalDouble(map, "timeout", prefix: p, range: 0.1...86_400) ?? model.timeout
+        model.connectTimeout = try reader.optionalDouble(map, "connect-timeout", prefix: p, range: 0.1...3_600) ?? model.connectTimeout
+        model.prefix = try reader.optionalString(map, "prefix", prefix: p) ?? ""
+        model.queryPrefix = try reader.optionalString(map, "query-prefix", prefix: p) ?? ""
+        model.dimensionsParam = try reader.optionalBool(map, "dimensions-param", prefix: p) ?? false
+        model.truncate = try reader.optionalBool(map, "truncate", prefix: p)
+        model.keepAlive = try reader.optionalString(map, "keep-alive", prefix: p)
+        if let serverNode = map["server"] {
+            model.server = try ManagedServerConfig.parse(serverNode, reader: reader, base: base)
+        }
+        return model
+    }
+
+    /// The API key, read from the environment at run time so it never sits in a file or argv.
+    public func apiKey(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let env = apiKeyEnv, let key = environment[env], !key.isEmpty else { return nil }
+        return key
+    }
+}
+
+/// `model.server`: a local model server the job starts, waits for and stops.
+public struct ManagedServerConfig: Sendable, Equatable {
+    public var command: [String]
+    public var readyURL: String
+    public var readyTimeout: Double = 120
+    public var log: String?
+    /// The job file's directory: the command runs there.
+    public var workingDirectory: String
+
+    static func parse(_ node: Node, reader: YAMLReader, base: String) throws -> ManagedServerConfig {
+        let p = "model.server"
+        let map = try reader.mapping(node, key: p, allowed: ["command", "ready-url", "ready-timeout", "log"])
+        guard let command = try reader.optionalStringList(map, "command", prefix: p), !command.isEmpty else {
+            throw reader.fail("model.server.command", "missing; expected a non-empty list, e.g. [\"llama-server\", \"--port\", \"8088\"]")
+        }
+        let ready = try reader.requiredString(map, "ready-url", prefix: p)
+        var config = ManagedServerConfig(command: command, readyURL: ready, workingDirectory: base)
+        config.readyTimeout = try reader.optionalDouble(map, "ready-timeout", prefix: p, range: 0.1...3_600) ?? config.readyTimeout
+        if let log = try reader.optionalString(map, "log", prefix: p) {
+            config.log = JobConfig.absolute(log, relativeTo: base)
+        }
+        return config
+    }
+}

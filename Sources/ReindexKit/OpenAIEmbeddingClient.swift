@@ -1,0 +1,86 @@
+import Foundation
+
+/// `POST {url}/v1/embeddings`: OpenAI, vLLM, llama.cpp's server, LM Studio,
+/// LocalAI. Asks for base64 (decoding is ~40× cheaper than float arrays);
+/// a server that rejects `encoding_format` is asked once more without it,
+/// and float arrays are used for the rest of the run.
+public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
+    private let endpoint: Endpoint
+    private let model: ModelConfig
+    private let path: String
+    private let lock = NSLock()
+    private var base64 = true
+    private var base64Confirmed = false
+
+    public init(model: ModelConfig, apiKey: String?) {
+        self.model = model
+        self.endpoint = Endpoint(model: model, apiKey: apiKey)
+        // Accept a base URL that already ends in /v1.
+        self.path = endpoint.base.hasSuffix("/v1") ? "/embeddings" : "/v1/embeddings"
+    }
+
+    public var description: String { "openai \(endpoint.display)" }
+
+    public var usesBase64: Bool { lock.withLock { base64 } }
+
+    public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
+        let (tryBase64, confirmed) = lock.withLock { (base64, base64Confirmed) }
+        let reply = try await send(inputs, base64: tryBase64)
+        if tryBase64, !confirmed, case .rejected(400, _, _) = reply {
+            // Maybe the server does not know encoding_format: ask once without it.
+            let plain = try await send(inputs, base64: false)
+            if case .vectors = plain {
+                lock.withLock { base64 = false }
+            }
+            return plain
+        }
+        if tryBase64, case .vectors = reply { lock.withLock { base64Confirmed = true } }
+        return reply
+    }
+
+    private func send(_ inputs: [String], base64: Bool) async throws -> EmbeddingReply {
+        var body: [String: Any] = ["model": model.name, "input": inputs]
+        if base64 { body["encoding_format"] = "base64" }
+        if model.dimensionsParam { body["dimensions"] = model.dimensions }
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: path, json: body))
+        guard (200..<300).contains(response.status) else {
+            return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
+        }
+        return .vectors(try Self.decode(response.body, count: inputs.count))
+    }
+
+    static func decode(_ body: Data, count: Int) throws -> [[Float]] {
+        let json: JSONValue
+        do { json = try JSONValue.parse(body) } catch {
+            throw ReindexError.modelResponse(detail: "the OpenAI-style answer is not JSON: \(error)")
+        }
+        guard let data = json["data"]?.arrayValue else {
+            throw ReindexError.modelResponse(detail: "the OpenAI-style answer has no \"data\" list")
+        }
+        guard data.count == count else {
+            throw ReindexError.modelResponse(detail: "expected \(count) embeddings in the answer (got \(data.count))")
+        }
+        var out = [[Float]](repeating: [], count: count)
+        for (position, entry) in data.enumerated() {
+            let index = entry["index"]?.doubleValue.map { Int($0) } ?? position
+            guard index >= 0, index < count else {
+                throw ReindexError.modelResponse(detail: "embedding index out of range (got \(index) for \(count) inputs)")
+            }
+            switch entry["embedding"] {
+            case .string(let b64)?:
+                guard let v = Endpoint.floats(base64: b64) else {
+                    throw ReindexError.modelResponse(detail: "embedding \(index) is not valid base64 float32")
+                }
+                out[index] = v
+            case let value?:
+                guard let v = value.floatsValue else {
+                    throw ReindexError.modelResponse(detail: "embedding \(index) is neither a list of numbers nor base64")
+                }
+                out[index] = v
+            case nil:
+                throw ReindexError.modelResponse(detail: "entry \(position) of \"data\" has no \"embedding\"")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+
+/// Process exit codes, documented in README.md ("Exit codes"). Values follow
+/// BSD `sysexits.h` so shell scripts and systemd units can tell failures apart.
+public enum ExitCodes {
+    public static let success: Int32 = 0
+    /// The new file was published, but some rows could not be embedded.
+    public static let partial: Int32 = 3
+    public static let usage: Int32 = 64
+    public static let dataError: Int32 = 65
+    public static let noInput: Int32 = 66
+    public static let unavailable: Int32 = 69
+    public static let software: Int32 = 70
+    public static let cantCreate: Int32 = 73
+    public static let ioError: Int32 = 74
+    public static let tempFail: Int32 = 75
+    public static let sigint: Int32 = 130
+    public static let sigterm: Int32 = 143
+}
+
+/// Every failure `reindex` reports. Each case says what failed, where, and
+/// what to do, and maps to one exit code. Messages never include secrets or
+/// row contents (only ids), so they are safe for logs and cron mail.
+public enum ReindexError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// Bad command line or job file.
+    case usage(String)
+    /// A job file key is missing, unknown or has the wrong type.
+    case jobFile(file: String, key: String, detail: String)
+    /// A source query is not usable (not read-only, missing column, SQL error).
+    case sourceQuery(source: String, detail: String)
+    /// The primary database cannot be opened or read.
+    case primary(path: String, detail: String)
+    /// The model server could not be reached or kept failing.
+    case modelUnavailable(url: String, detail: String)
+    /// The model answered something unusable (wrong dimension, NaN, bad JSON).
+    case modelResponse(detail: String)
+    /// The model behind the configured name produces different vectors.
+    case modelDrift(detail: String)
+    /// `verify` found the live file inconsistent with its contract or the primary.
+    case inconsistent(detail: String)
+    /// The freshly built file failed its own checks; nothing was published.
+    case verification(detail: String)
+    /// Sidecar files beside the output that SQLite would apply to a new file.
+    case staleSidecars(paths: [String])
+    /// A filesystem operation failed (disk full, permissions, I/O).
+    case io(path: String, detail: String)
+    /// Another run holds the output's lock.
+    case locked(path: String, holder: String)
+    /// The run was stopped by a signal; committed work is kept for resume.
+    case interrupted(signal: Int32, resumeHint: String)
+    /// A bug or an unexpected state.
+    case `internal`(String)
+
+    public var exitCode: Int32 {
+        switch self {
+        case .usage, .jobFile, .sourceQuery: return ExitCodes.usage
+        case .primary: return ExitCodes.noInput
+        case .modelUnavailable, .modelResponse: return ExitCodes.unavailable
+        case .modelDrift, .inconsistent: return ExitCodes.dataError
+        case .verification, .internal: return ExitCodes.software
+        case .staleSidecars: return ExitCodes.cantCreate
+        case .io: return ExitCodes.ioError
+        case .locked: return ExitCodes.tempFail
+        case .interrupted(let signal, _): return signal == SIGTERM ? ExitCodes.sigterm : ExitCodes.sigint
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .usage(let message):
+            return message
+        case .jobFile(let file, let key, let detail):
+            return "job file \(file): \(key): \(detail)"
+        case .sourceQuery(let source, let detail):
+            return "source \"\(source)\": \(detail)"
+        case .primary(let path, let detail):
+            return "primary database \(path): \(detail)"
+        case .modelUnavailable(let url, let detail):
+            return "model server \(url): \(detail) — check that the server is running and reachable; committed work is kept, rerun the same command to resume"
+        case .modelResponse(let detail):
+            return "model response: \(detail)"
+        case .modelDrift(let detail):
+            return "model changed: \(detail) — mixing old and new vectors would break retrieval; rerun with --on-model-change=full to rebuild everything"
+        case .inconsistent(let detail):
+            return "vector file inconsistent: \(detail)"
+        case .verification(let detail):
+            return "new vector file failed verification, nothing was published: \(detail)"
+        case .staleSidecars(let paths):
+            return "stale SQLite sidecar files beside the output: \(paths.joined(separator: ", ")) — SQLite would apply them to the new file; find out who opened the vector file for writing, or rerun with --force to move them aside"
+        case .io(let path, let detail):
+            return "\(path): \(detail)"
+        case .locked(let path, let holder):
+            return "another run holds \(path) (\(holder)); this run did nothing"
+        case .interrupted(let signal, let hint):
+            return "interrupted by \(signal == SIGTERM ? "SIGTERM" : "SIGINT"); \(hint)"
+        case .internal(let message):
+            return "internal error: \(message)"
+        }
+    }
+}

@@ -1,0 +1,45 @@
+import Foundation
+
+/// `<output>.lock`: one run per output (DESIGN.md invariant 5). An advisory
+/// `flock` held for the whole run; the kernel drops it when the process
+/// dies, so a lock left by a crashed run never blocks the next one. The file
+/// itself stays (deleting a lock file races with the next taker) and holds
+/// the holder's pid and start time for the refusal message.
+public final class RunLock {
+    public let path: String
+    private var fd: Int32
+
+    public init(output: String) throws {
+        path = output + ".lock"
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ReindexError.io(path: path, detail: "cannot create the lock file: \(String(cString: strerror(errno)))")
+        }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            var holder = "holder unknown"
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), !text.isEmpty {
+                holder = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            close(fd)
+            fd = -1
+            if code == EWOULDBLOCK {
+                throw ReindexError.locked(path: path, holder: holder)
+            }
+            throw ReindexError.io(path: path, detail: "cannot lock: \(String(cString: strerror(code)))")
+        }
+        let stamp = ISO8601DateFormatter().string(from: Date())
+        let text = "pid \(getpid()), started \(stamp)\n"
+        _ = ftruncate(fd, 0)
+        _ = text.withCString { pwrite(fd, $0, strlen($0), 0) }
+    }
+
+    deinit { release() }
+
+    public func release() {
+        guard fd >= 0 else { return }
+        _ = flock(fd, LOCK_UN)
+        close(fd)
+        fd = -1
+    }
+}

@@ -1,0 +1,201 @@
+import Crypto
+import Foundation
+import GRDB
+import Logging
+
+/// One eligible source row, ready to embed: `input` is the exact model input
+/// (prefix + text, truncated to `max-input-chars`) and `hash` its SHA-256.
+public struct ScannedRow: Sendable {
+    public var sourceID: String
+    public var hash: Data
+    public var input: String
+    public var truncated: Bool
+}
+
+/// Per-source scan counts.
+public struct ScanCounts: Sendable, Equatable {
+    public var scanned = 0
+    public var skipped = 0
+    public var truncated = 0
+    public init() {}
+}
+
+/// Reads the primary database strictly read-only, in keyset-paged short read
+/// transactions, so the application's writers are never starved (DESIGN.md
+/// invariants 1 and 2). Nothing here can write: the connection is opened with
+/// SQLITE_OPEN_READONLY and `query_only`, and every source query is checked
+/// with `sqlite3_stmt_readonly` before the first row is read.
+public final class SourceScanner: Sendable {
+    public let path: String
+    private let queue: DatabaseQueue
+    private let logger: Logger
+    /// Longest read transaction seen, in seconds (reported, and tested against invariant 2).
+    public let stats = ScanStats()
+
+    public init(path: String, logger: Logger) throws {
+        self.path = path
+        self.logger = logger
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw ReindexError.primary(path: path, detail: "no such file — check `primary` in the job file or --primary")
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(10)
+        config.label = "primary"
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA query_only = ON")
+        }
+        do {
+            queue = try DatabaseQueue(path: path, configuration: config)
+            // Fails here, not mid-scan, when the file is not a database.
+            _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") }
+        } catch let error as DatabaseError {
+            throw ReindexError.primary(path: path, detail: "cannot open it read-only: \(error.message ?? "\(error)") (SQLite code \(error.resultCode.rawValue))")
+        }
+    }
+
+    /// Refuses, before any work, a query that could write or lacks `id`/`text`.
+    public func validate(_ source: JobConfig.Source) throws {
+        do {
+            try queue.read { db in
+                let statement = try db.makeStatement(sql: Self.trimmed(source.query))
+                guard statement.isReadonly else {
+                    throw ReindexError.sourceQuery(source: source.name, detail: "the query is not read-only; expected a SELECT returning the columns id and text")
+                }
+                let columns = statement.columnNames
+                for needed in ["id", "text"] where !columns.contains(needed) {
+                    throw ReindexError.sourceQuery(source: source.name, detail: "the query has no column named \"\(needed)\" (got \(columns.joined(separator: ", "))); alias it, e.g. `SELECT id, body AS text FROM …`")
+                }
+                _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true))
+            }
+        } catch let error as ReindexError {
+            throw error
+        } catch let error as DatabaseError {
+            throw ReindexError.sourceQuery(source: source.name, detail: "SQL error: \(error.message ?? "\(error)")")
+        }
+    }
+
+    static func trimmed(_ query: String) -> String {
+        var q = query.trimmingCharacters(in: .whitespacesAndNewlines)
+        while q.hasSuffix(";") { q.removeLast(); q = q.trimmingCharacters(in: .whitespacesAndNewlines) }
+        return q
+    }
+
+    static func pageSQL(_ query: String, after: Bool) -> String {
+        "SELECT id, text FROM (\n\(trimmed(query))\n) \(after ? "WHERE id > ?" : "") ORDER BY id LIMIT ?"
+    }
+
+    /// Scans one source page by page; `consume` receives each page's eligible
+    /// rows (outside any read transaction) and may write them elsewhere.
+    public func scan(_ source: JobConfig.Source, model: ModelConfig,
+                     consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
+        var counts = ScanCounts()
+        var last: DatabaseValue? = nil
+        var pageSize = 1000
+        let firstSQL = Self.pageSQL(source.query, after: false)
+        let nextSQL = Self.pageSQL(source.query, after: true)
+        var nullIDs = 0
+        while true {
+            try Task.checkCancellation()
+            let limit = pageSize
+            let after = last
+            let started = ContinuousClock.now
+            let page: [(DatabaseValue, DatabaseValue)]
+            do {
+                page = try await queue.read { db in
+                    let rows = after == nil
+                        ? try Row.fetchCursor(db, sql: firstSQL, arguments: [limit])
+                        : try Row.fetchCursor(db, sql: nextSQL, arguments: [after!, limit])
+                    var out: [(DatabaseValue, DatabaseValue)] = []
+                    out.reserveCapacity(limit)
+                    while let row = try rows.next() {
+                        out.append((row[0], row[1]))
+                    }
+                    return out
+                }
+            } catch let error as DatabaseError {
+                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page failed: \(error.message ?? "\(error)")")
+            }
+            let elapsed = ContinuousClock.now - started
+            stats.record(elapsed)
+            // Keep each read transaction short whatever the row sizes are.
+            if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(4000, pageSize * 2) }
+
+            var rows: [ScannedRow] = []
+            rows.reserveCapacity(page.count)
+            for (id, text) in page {
+                counts.scanned += 1
+                guard let sourceID = Self.idString(id) else { nullIDs += 1; counts.skipped += 1; continue }
+                guard let raw = Self.textString(text), !Self.isBlank(raw) else { counts.skipped += 1; continue }
+                let (input, truncated) = Self.modelInput(raw, model: model)
+                if truncated { counts.truncated += 1 }
+                rows.append(ScannedRow(sourceID: sourceID, hash: Self.hash(input), input: input, truncated: truncated))
+            }
+            if !rows.isEmpty { try await consume(rows) }
+            guard page.count == limit, let tail = page.last?.0 else { break }
+            last = tail
+        }
+        if nullIDs > 0 {
+            logger.warning("rows with a NULL id were skipped", metadata: ["source": "\(source.name)", "rows": "\(nullIDs)"])
+        }
+        return counts
+    }
+
+    /// Source ids are stored as text whatever their SQLite type.
+    static func idString(_ value: DatabaseValue) -> String? {
+        switch value.storage {
+        case .null: return nil
+        case .int64(let i): return String(i)
+        case .double(let d): return d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .string(let s): return s
+        case .blob(let b): return b.map { String(format: "%02x", $0) }.joined()
+        }
+    }
+
+    static func textString(_ value: DatabaseValue) -> String? {
+        switch value.storage {
+        case .null: return nil
+        case .string(let s): return s
+        case .int64(let i): return String(i)
+        case .double(let d): return String(d)
+        case .blob(let b): return String(decoding: b, as: UTF8.self)
+        }
+    }
+
+    static func isBlank(_ s: String) -> Bool {
+        for scalar in s.unicodeScalars where !scalar.properties.isWhitespace { return false }
+        return true
+    }
+
+    /// The exact model input: `prefix` + text cut to `max-input-chars` Unicode scalars.
+    public static func modelInput(_ text: String, model: ModelConfig) -> (String, Bool) {
+        let limit = model.maxInputChars
+        if text.utf8.count <= limit { return (model.prefix + text, false) }
+        let scalars = text.unicodeScalars
+        guard scalars.count > limit else { return (model.prefix + text, false) }
+        let end = scalars.index(scalars.startIndex, offsetBy: limit)
+        return (model.prefix + String(scalars[..<end]), true)
+    }
+
+    public static func hash(_ input: String) -> Data {
+        var copy = input
+        return copy.withUTF8 { Data(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
+}
+
+/// Read-transaction timings of a scan, shared with the report.
+public final class ScanStats: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _longest: Duration = .zero
+    private var _pages = 0
+
+    public var longestReadTransaction: Duration { lock.withLock { _longest } }
+    public var pages: Int { lock.withLock { _pages } }
+
+    func record(_ d: Duration) {
+        lock.withLock {
+            _pages += 1
+            if d > _longest { _longest = d }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+import Foundation
+
+/// text-embeddings-inference: `POST {url}/embed` with `inputs`; `GET /info`
+/// first, so batches stay within `max_client_batch_size` and `max_batch_tokens`.
+public final class TEIEmbeddingClient: EmbeddingClient {
+    private let endpoint: Endpoint
+    private let model: ModelConfig
+
+    public init(model: ModelConfig, apiKey: String?) {
+        self.model = model
+        self.endpoint = Endpoint(model: model, apiKey: apiKey)
+    }
+
+    public var description: String { "tei \(endpoint.display)" }
+
+    public func limits() async throws -> ServerLimits? {
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/info", method: "GET"))
+        guard response.status == 200, let info = try? JSONValue.parse(response.body) else {
+            throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info answered HTTP \(response.status); is this a text-embeddings-inference server?")
+        }
+        return ServerLimits(maxBatchSize: info["max_client_batch_size"]?.doubleValue.map { Int($0) },
+                            maxBatchTokens: info["max_batch_tokens"]?.doubleValue.map { Int($0) })
+    }
+
+    public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
+        // Ask for raw vectors: normalization is ours, checked and uniform across providers.
+        var body: [String: Any] = ["inputs": inputs, "normalize": false]
+        if let truncate = model.truncate { body["truncate"] = truncate }
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/embed", json: body))
+        guard (200..<300).contains(response.status) else {
+            return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
+        }
+        let json: JSONValue
+        do { json = try JSONValue.parse(response.body) } catch {
+            throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error)")
+        }
+        guard let list = json.arrayValue else {
+            throw ReindexError.modelResponse(detail: "the TEI answer is not a list of embeddings")
+        }
+        return .vectors(try list.enumerated().map { i, v in
+            guard let floats = v.floatsValue else {
+                throw ReindexError.modelResponse(detail: "embedding \(i) in the TEI answer is not a list of numbers")
+            }
+            return floats
+        })
+    }
+}
