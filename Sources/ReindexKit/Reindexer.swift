@@ -177,7 +177,7 @@ public final class Reindexer {
         let limit = BatchLimit(job.model.batchSize)
         let client = makeClient()
         let embedder = BatchEmbedder(client: client, model: job.model, counters: counters, stop: stop, logger: logger, limit: limit)
-        let server = try ManagedServer.start(job.model.server, logger: logger)
+        let server = try await ManagedServer.start(job.model.server, logger: logger)
         defer { server?.stop() }
 
         // drift: before any other request, the model must still be the one that built the live file

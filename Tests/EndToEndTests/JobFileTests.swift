@@ -1,0 +1,47 @@
+import Foundation
+import Testing
+
+/// Bad job files are refused before any work with exit 64, naming file, key and expectation.
+struct JobFileTests {
+    func run(_ yaml: String) throws -> (E2E.Result, URL) {
+        let dir = try E2E.tempDir()
+        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 20, knowledge: 2)
+        let job = dir.appendingPathComponent("job.yml")
+        try yaml.write(to: job, atomically: true, encoding: .utf8)
+        return (try E2E.reindex(["--job", job.path, "--full"]), dir)
+    }
+
+    static let base = """
+        name: t
+        primary: primary.db
+        output: out/v.db
+        sources:
+          - name: message
+            query: SELECT id, content AS text FROM "Message"
+        model:
+          provider: openai
+          url: http://127.0.0.1:9
+          name: m
+          dimensions: 384
+
+        """
+
+    @Test(arguments: [
+        ("unknown key", base + "colour: blue\n", "colour: unknown key"),
+        ("wrong type", base.replacingOccurrences(of: "dimensions: 384", with: "dimensions: many"), "model.dimensions: expected an integer"),
+        ("missing column", base.replacingOccurrences(of: "content AS text", with: "content"), "no column named \"text\""),
+        ("not read-only", base.replacingOccurrences(of: #"SELECT id, content AS text FROM "Message""#, with: #"DELETE FROM "Message" RETURNING id, content AS text"#), "not read-only"),
+        ("bad provider", base.replacingOccurrences(of: "provider: openai", with: "provider: magic"), "model.provider: expected one of openai, ollama, tei"),
+        ("nested unknown", base + "  batchsize: 3\n", "model.batchsize: unknown key"),
+        ("missing model", base.components(separatedBy: "model:")[0], "model: missing"),
+        ("unset variable", base.replacingOccurrences(of: "name: m\n", with: "name: ${REINDEX_UNSET_VAR_X}\n"), "REINDEX_UNSET_VAR_X is not set"),
+    ])
+    func refused(_ name: String, _ yaml: String, _ expected: String) throws {
+        let (r, dir) = try run(yaml)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(r.status == 64, "\(name): \(r.stderr)")
+        #expect(r.stderr.contains(expected), "\(name): \(r.stderr)")
+        #expect(r.stderr.contains("job.yml") || r.stderr.contains("source \"message\""), "\(name) names the file or source: \(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "\(name): nothing may be created")
+    }
+}

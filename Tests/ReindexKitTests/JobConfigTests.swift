@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+@testable import ReindexKit
+
+struct JobConfigTests {
+    let yaml = """
+        name: groupgpt
+        primary: ../fixtures/groupgpt.db
+        output: ${OUT_DIR}/vectors.db
+        sources:
+          - name: message
+            query: SELECT id, content AS text FROM "Message"
+        model:
+          provider: openai
+          url: http://127.0.0.1:8080
+          name: all-MiniLM-L6-v2
+          dimensions: 384
+          api-key-env: OPENAI_API_KEY
+          batch-size: 32
+          concurrency: 2
+        """
+
+    @Test func parsesResolvesAndExpands() throws {
+        let job = try JobConfig.parse(yaml: yaml, file: "/srv/jobs/g.yml", environment: ["OUT_DIR": "/var/lib/app"])
+        #expect(job.primary == "/srv/fixtures/groupgpt.db")
+        #expect(job.output == "/var/lib/app/vectors.db")
+        #expect(job.model.batchSize == 32 && job.model.concurrency == 2)
+        #expect(job.model.apiKeyEnv == "OPENAI_API_KEY")
+        #expect(job.index == .auto)
+        #expect(job.model.maxInputChars == 8000)
+        #expect(job.model.apiKey(environment: ["OPENAI_API_KEY": "k"]) == "k")
+    }
+
+    @Test func refusesAKeyPastedIntoApiKeyEnv() {
+        let bad = yaml.replacingOccurrences(of: "api-key-env: OPENAI_API_KEY", with: "api-key-env: sk-abc-123")
+        #expect(throws: ReindexError.self) { try JobConfig.parse(yaml: bad, file: "/j.yml", environment: ["OUT_DIR": "/x"]) }
+    }
+
+    @Test func commandLineOverridesWin() throws {
+        var job = try JobConfig.parse(yaml: yaml, file: "/srv/jobs/g.yml", environment: ["OUT_DIR": "/o"])
+        job.apply(primary: "/p.db", output: "/q.db", modelURL: "http://127.0.0.1:1")
+        #expect(job.primary == "/p.db" && job.output == "/q.db" && job.model.url == "http://127.0.0.1:1")
+    }
+}
