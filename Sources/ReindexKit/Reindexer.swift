@@ -12,6 +12,10 @@ public struct RunOptions: Sendable {
     public var progress: ProgressReporter.Mode = .auto
     /// How long in-flight batches may finish after SIGINT/SIGTERM.
     public var grace: Duration = .seconds(10)
+    /// sqlite-vec's loadable extension (`--sqlite-vec`, else `SQLITE_VEC_PATH`, else the Python package).
+    public var sqliteVecPath: String?
+    /// Local directory for the work file when the output is on a network filesystem (`--work-dir`).
+    public var workDirectory: String?
     public init() {}
 }
 
@@ -263,7 +267,8 @@ public final class Reindexer {
             throw ReindexError.interrupted(signal: signal, resumeHint: "\(done) items are committed in \(workPath); rerun the same command to resume")
         }
 
-        // index (vec0) comes here
+        // index
+        let indexNote = try VecIndex.build(store: store, job: job, options: options, logger: logger)
         lap("index")
 
         // verify
@@ -293,14 +298,13 @@ public final class Reindexer {
         summary.runID = checkpoint.runID
         summary.requests = counters["requests"]
         summary.retries = counters["retries"]
+        summary.note = indexNote
         let failedRows = try await store.queue.read { db in
             try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
                 FailedItem(source: $0[0], sourceID: $0[1], error: $0[2])
             }
         }
         summary.failures = failedRows
-        let embeddedBySource = Dictionary(grouping: [String](), by: { $0 })
-        _ = embeddedBySource
         let itemsBySource = try Self.countBySource(store.queue, sql: "SELECT source, count(*) FROM items GROUP BY source")
         let failedBySource = Dictionary(grouping: failedRows, by: \.source).mapValues(\.count)
         summary.sources = plans.map { p in
@@ -316,8 +320,6 @@ public final class Reindexer {
             s.failed = failedBySource[p.name] ?? 0
             return s
         }
-        let truncatedAdaptive = counters["truncated_adaptive"]
-        if truncatedAdaptive > 0, !summary.sources.isEmpty { summary.sources[0].truncated += 0 }
         summary.durationSeconds = (ContinuousClock.now - began).seconds
         summary.longestReadMs = scanner.stats.longestReadTransaction.seconds * 1000
         var meta: [String: String] = [
