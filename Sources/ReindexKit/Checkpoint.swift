@@ -35,6 +35,25 @@ public struct Checkpoint {
         for f in workFiles(workPath) { FileOps.remove(f) }
     }
 
+    /// A run killed between finalizing and renaming leaves a complete file
+    /// whose private tables are gone; its meta still names the job. Adopt it
+    /// rather than pay for every vector again — unless a full run would
+    /// inherit vectors an incremental run copied from an old file.
+    static func adoptFinished(_ store: VectorStore, fingerprint: String, mode: String, logger: Logger) throws -> Checkpoint? {
+        let found = try store.queue.read { db -> (String?, String?, Int) in
+            let fp = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'source_fingerprint'")
+            let lastMode = try String.fetchOne(db, sql: "SELECT r.mode FROM runs r JOIN meta m ON m.key = 'run_id' AND m.value = r.run_id")
+            let items = try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0
+            return (fp, lastMode, items)
+        }
+        guard found.2 > 0, found.0 == fingerprint, mode == "incremental" || found.1 == "full" else { return nil }
+        let runID = UUID().uuidString.lowercased()
+        let started = Int64(Date().timeIntervalSince1970)
+        try store.setWorkState(["fingerprint": fingerprint, "run_id": runID, "started_at": String(started), "mode": mode])
+        logger.notice("resuming a finished but unpublished work file", metadata: ["work": "\(store.path)"])
+        return Checkpoint(store: store, resumed: true, runID: runID, startedAt: started, previousMode: found.1)
+    }
+
     /// Opens the work file, resuming it when it belongs to this job.
     public static func open(workPath: String, job: JobConfig, mode: String, restart: Bool, wal: Bool, logger: Logger) throws -> Checkpoint {
         let fingerprint = Self.fingerprint(job)
@@ -62,6 +81,15 @@ public struct Checkpoint {
                 state = [:]
             }
         } else {
+            store = try VectorStore(path: workPath, dimensions: job.model.dimensions, wal: wal)
+        }
+        if state.isEmpty, let adopted = try adoptFinished(store, fingerprint: fingerprint, mode: mode, logger: logger) {
+            return adopted
+        }
+        if state.isEmpty, try store.queue.read({ db in try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0 }) > 0 {
+            logger.notice("the unfinished work file cannot be matched to this job; starting over", metadata: ["work": "\(workPath)"])
+            try? store.queue.close()
+            discard(workPath)
             store = try VectorStore(path: workPath, dimensions: job.model.dimensions, wal: wal)
         }
         if let runID = state["run_id"], let started = state["started_at"].flatMap(Int64.init) {

@@ -80,6 +80,7 @@ struct EmbeddingPipeline {
                 group.addTask {
                     let result = try await embedder.embed(batch)
                     try await store.write(items: result.items, failures: result.failures)
+                    CrashPoint.batchCommitted()
                     return .done(embedded: result.items.count, failures: result.failures)
                 }
                 inFlight += 1

@@ -35,6 +35,26 @@ public enum Publisher {
         }
     }
 
+    public static func markerPath(_ output: String) -> String { output + ".work-publishing" }
+
+    /// After a crash between rename and cleanup: true when the live file is
+    /// the one the interrupted run published (the marker names its run id).
+    public static func finishInterruptedPublish(output: String, work: String, logger: Logger) throws -> Bool {
+        let marker = markerPath(output)
+        guard let runID = try? String(contentsOfFile: marker, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) else { return false }
+        defer { FileOps.remove(marker) }
+        guard !FileOps.exists(work), FileOps.sidecars(of: output).isEmpty else { return false }
+        var config = Configuration()
+        config.readonly = true
+        guard let queue = try? DatabaseQueue(path: Planner.uri(readOnly: output), configuration: config) else { return false }
+        defer { try? queue.close() }
+        let liveRunID = try? queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'run_id'") }
+        guard liveRunID == runID else { return false }
+        try FileOps.fsyncDirectory(of: output)
+        logger.notice("the interrupted run had already published the output; nothing left to do", metadata: ["run_id": "\(runID)"])
+        return true
+    }
+
     /// Writes meta and the run record, drops the work tables and leaves the
     /// file closed, in DELETE journal mode, with no sidecar.
     public static func finalize(_ store: VectorStore, meta: [String: String], run: RunSummary, startedAt: Int64) throws {
@@ -75,14 +95,25 @@ public enum Publisher {
     }
 
     /// Renames the finished file over the output, keeping the old one as `.prev`.
-    public static func publish(work: String, output: String, logger: Logger) throws {
+    /// A marker (`<output>.work-publishing`, holding the run id) exists from
+    /// just before the rename until the directory is fsynced, so a run killed
+    /// right after the rename is known to have published and is not redone.
+    public static func publish(work: String, output: String, runID: String, logger: Logger) throws {
         let stale = FileOps.sidecars(of: output)
         guard stale.isEmpty else { throw ReindexError.staleSidecars(paths: stale) }
+        let marker = markerPath(output)
+        do { try Data((runID + "\n").utf8).write(to: URL(fileURLWithPath: marker)) } catch {
+            throw ReindexError.io(path: marker, detail: "cannot write: \(error.localizedDescription)")
+        }
+        try FileOps.fsyncFile(marker)
         if FileOps.exists(output) {
             try FileOps.keepPrevious(output, as: output + ".prev")
         }
+        CrashPoint.reached("prev")
         try FileOps.rename(work, output)
+        CrashPoint.reached("rename")
         try FileOps.fsyncDirectory(of: output)
+        FileOps.remove(marker)
         logger.info("published", metadata: ["output": "\(output)"])
     }
 }

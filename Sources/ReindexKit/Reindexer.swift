@@ -146,6 +146,14 @@ public final class Reindexer {
         let lock = try RunLock(output: job.output)
         defer { lock.release() }
         try handleStaleSidecars()
+        if try Publisher.finishInterruptedPublish(output: job.output, work: workPath, logger: logger) {
+            var summary = RunSummary(mode: options.full ? "full" : "incremental", output: job.output)
+            summary.published = true
+            summary.resumed = true
+            summary.note = "the interrupted run had already published this file; nothing left to do"
+            summary.durationSeconds = (ContinuousClock.now - began).seconds
+            return summary
+        }
 
         let requestedMode = options.full ? "full" : "incremental"
         var checkpoint = try Checkpoint.open(workPath: workPath, job: job, mode: requestedMode, restart: options.restart, wal: true, logger: logger)
@@ -157,11 +165,14 @@ public final class Reindexer {
         var scans: [String: ScanCounts] = [:]
         for source in job.sources {
             scans[source.name] = try await scanner.scan(source, model: job.model) { rows in
+                try self.checkStop()
                 try await store.stage(source: source.name, rows: rows)
             }
             logger.info("scanned", metadata: ["source": "\(source.name)", "rows": "\(scans[source.name]!.scanned)"])
         }
         lap("scan")
+        CrashPoint.reached("scan")
+        try checkStop()
 
         // plan
         var fullReason: String? = options.full ? "requested" : nil
@@ -227,6 +238,7 @@ public final class Reindexer {
             return summary
         }
 
+        try checkStop()
         // resume + reuse
         let carried = try store.reconcile(dropCopied: isFull)
         let carriedBySource = try Self.countBySource(store.queue, sql: "SELECT source, count(*) FROM items GROUP BY source")
@@ -271,6 +283,8 @@ public final class Reindexer {
         let indexNote = try VecIndex.build(store: store, job: job, options: options, logger: logger)
         lap("index")
 
+        try checkStop()
+        CrashPoint.reached("verify")
         // verify
         let (expected, unaccounted) = try await store.queue.write { db -> (Int, Int) in
             try db.execute(sql: """
@@ -349,7 +363,8 @@ public final class Reindexer {
         summary.stages = stages
         try Publisher.finalize(store, meta: meta, run: summary, startedAt: checkpoint.startedAt)
         closed = true
-        try Publisher.publish(work: workPath, output: job.output, logger: logger)
+        CrashPoint.reached("finalize")
+        try Publisher.publish(work: workPath, output: job.output, runID: checkpoint.runID, logger: logger)
         Checkpoint.discard(workPath)
         lap("publish")
         summary.published = true
@@ -357,6 +372,13 @@ public final class Reindexer {
         summary.durationSeconds = (ContinuousClock.now - began).seconds
         checkpoint.resumed = summary.resumed
         return summary
+    }
+
+    /// Throws the interruption once SIGINT/SIGTERM asked for a stop.
+    func checkStop() throws {
+        if let signal = stop.signal {
+            throw ReindexError.interrupted(signal: signal, resumeHint: "committed work is kept in \(workPath); rerun the same command to resume")
+        }
     }
 
     static func countBySource(_ queue: DatabaseQueue, sql: String) throws -> [String: Int] {

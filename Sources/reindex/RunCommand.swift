@@ -35,6 +35,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Summary format: text, json or markdown (markdown for --dry-run).")
     var format: OutputFormat = .text
 
+    @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (node_exporter textfile collector).", valueName: "path"))
+    var metricsFile: String?
+
     func validate() throws {
         guard RunOptions.ModelChange(rawValue: onModelChange) != nil else {
             throw ValidationError("--on-model-change must be stop or full (got \(onModelChange))")
@@ -68,8 +71,20 @@ struct RunCommand: AsyncParsableCommand {
                 }
                 return
             }
-            let summary = try await reindexer.run()
+            let began = Date()
+            let summary: RunSummary
+            do {
+                summary = try await reindexer.run()
+            } catch let error as ReindexError {
+                if let metricsFile {
+                    try? MetricsFile.write(path: metricsFile, job: job.name, summary: nil, exitCode: error.exitCode, duration: Date().timeIntervalSince(began))
+                }
+                throw error
+            }
             print(format == .json ? summary.json() : summary.text())
+            if let metricsFile {
+                try MetricsFile.write(path: metricsFile, job: job.name, summary: summary, exitCode: summary.exitCode, duration: summary.durationSeconds)
+            }
             if summary.exitCode != 0 { throw ExitCode(summary.exitCode) }
         }
     }

@@ -61,6 +61,30 @@ enum E2E {
                       stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
     }
 
+    /// Starts a process in the background; its stderr goes to a file read by `readSpawned`.
+    static func spawn(_ executable: String, _ args: [String], env: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let errURL = FileManager.default.temporaryDirectory.appendingPathComponent("spawn-\(UUID().uuidString)")
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: errURL)
+        p.standardOutput = FileHandle.nullDevice
+        spawnedLogs.withLock { $0[ObjectIdentifier(p)] = errURL }
+        try p.run()
+        return p
+    }
+
+    static func readSpawned(_ p: Process) -> String {
+        guard let url = spawnedLogs.withLock({ $0[ObjectIdentifier(p)] }) else { return "" }
+        return (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+    }
+
+    static let spawnedLogs = LockedBox<[ObjectIdentifier: URL]>([:])
+
     static func reindex(_ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> Result {
         try run(binary, args, env: env, timeout: timeout)
     }
@@ -239,4 +263,12 @@ final class EmbedServer: @unchecked Sendable {
         }
         return out
     }
+}
+
+
+final class LockedBox<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ v: T) { value = v }
+    func withLock<R>(_ body: (inout T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(&value) }
 }

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Prometheus text-format metrics for node_exporter's textfile collector
+/// (`--metrics-file`), written atomically (temp file + rename) so the
+/// collector never reads half a file. The last success timestamp survives
+/// failed runs: it is carried over from the previous file.
+public enum MetricsFile {
+    public static func write(path: String, job: String, summary: RunSummary?, exitCode: Int32, duration: Double, now: Date = Date()) throws {
+        let label = "job=\"\(job.replacingOccurrences(of: "\"", with: "'"))\""
+        var lastSuccess = previousValue(path: path, metric: "reindex_last_success_timestamp_seconds")
+        if exitCode == 0 || exitCode == ExitCodes.partial { lastSuccess = now.timeIntervalSince1970 }
+        var lines: [String] = []
+        func metric(_ name: String, _ help: String, _ type: String, _ samples: [(String, Double)]) {
+            lines.append("# HELP \(name) \(help)")
+            lines.append("# TYPE \(name) \(type)")
+            for (labels, value) in samples {
+                lines.append("\(name){\(labels)} \(value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value))")
+            }
+        }
+        metric("reindex_last_run_timestamp_seconds", "When the last run ended.", "gauge", [(label, now.timeIntervalSince1970.rounded())])
+        metric("reindex_last_success_timestamp_seconds", "When the last run that published (or found nothing to do) ended.", "gauge", [(label, (lastSuccess ?? 0).rounded())])
+        metric("reindex_last_run_duration_seconds", "Wall time of the last run.", "gauge", [(label, (duration * 1000).rounded() / 1000)])
+        metric("reindex_last_run_exit_code", "Exit code of the last run (see README, Exit codes).", "gauge", [(label, Double(exitCode))])
+        if let s = summary {
+            let kinds: [(String, Int)] = [("scanned", s.scanned), ("skipped", s.skipped), ("embedded", s.embedded), ("reused", s.reused),
+                                          ("removed", s.removed), ("failed", s.failed)]
+            metric("reindex_last_run_items", "Items of the last run by kind.", "gauge", kinds.map { ("\(label),kind=\"\($0.0)\"", Double($0.1)) })
+            metric("reindex_last_run_requests", "Model requests of the last run.", "gauge", [(label, Double(s.requests))])
+            metric("reindex_failed_items", "Rows the model rejected, listed in the vector file's failures table.", "gauge", [(label, Double(s.failed))])
+            metric("reindex_last_run_published", "1 when the last run published a new file.", "gauge", [(label, s.published ? 1 : 0)])
+        }
+        let text = lines.joined(separator: "\n") + "\n"
+        let tmp = path + ".tmp.\(getpid())"
+        do {
+            try FileOps.makeDirectory(forFile: path)
+            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
+            try FileOps.rename(tmp, path)
+        } catch let error as ReindexError {
+            throw error
+        } catch {
+            throw ReindexError.io(path: path, detail: "cannot write the metrics file: \(error.localizedDescription)")
+        }
+    }
+
+    static func previousValue(path: String, metric: String) -> Double? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(metric + "{") {
+            if let v = line.split(separator: " ").last.flatMap({ Double($0) }), v > 0 { return v }
+        }
+        return nil
+    }
+}
