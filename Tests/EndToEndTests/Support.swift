@@ -85,6 +85,13 @@ enum E2E {
 
     static let spawnedLogs = LockedBox<[ObjectIdentifier: URL]>([:])
 
+    /// A TCP port nobody listens on right now (bound, read, released).
+    static func freePort() throws -> Int {
+        let r = try run(python, ["-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1]); s.close()"])
+        guard let port = Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw Failure("no free port") }
+        return port
+    }
+
     static func reindex(_ args: [String], env: [String: String] = [:], timeout: Double = 300) throws -> Result {
         try run(binary, args, env: env, timeout: timeout)
     }
@@ -187,13 +194,15 @@ final class EmbedServer: @unchecked Sendable {
     let url: String
     let dir: URL
 
-    init(extra: [String] = []) throws {
+    /// `unix: true` serves HTTP on a Unix socket instead of TCP (`url` is then `unix:/path`).
+    init(extra: [String] = [], unix: Bool = false) throws {
         dir = try E2E.tempDir("server")
         let portFile = dir.appendingPathComponent("url")
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        let listen = unix ? ["--unix", dir.appendingPathComponent("embed.sock").path] : ["--port", "0"]
         process.arguments = [E2E.python, E2E.root.appendingPathComponent("fixtures/embed_server.py").path,
-                             "--port", "0", "--port-file", portFile.path, "--quiet"] + extra
+                             "--port-file", portFile.path, "--quiet"] + listen + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

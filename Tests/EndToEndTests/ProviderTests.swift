@@ -1,0 +1,229 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Issue: model servers (OpenAI, Ollama, TEI, Unix sockets, a managed local
+/// server) and resilience when they misbehave.
+@Suite(.serialized) struct ProviderTests {
+    struct Setup {
+        let dir: URL
+        let server: EmbedServer
+        let primary: URL
+        var output: URL { dir.appendingPathComponent("out/vectors.db") }
+    }
+
+    func setUp(_ name: String = #function, messages: Int = 600, unix: Bool = false) throws -> Setup {
+        let dir = try E2E.tempDir(name)
+        let server = try EmbedServer(unix: unix)
+        let primary = dir.appendingPathComponent("primary.db")
+        try E2E.makePrimary(primary, messages: messages, knowledge: 20)
+        return Setup(dir: dir, server: server, primary: primary)
+    }
+
+    /// The reference result through the OpenAI path (vectors depend only on the text).
+    func reference(_ s: Setup) throws -> [String: (hash: Data, vector: [Float])] {
+        let job = try E2E.writeJob(s.dir, url: s.server.url, output: "ref/vectors.db", name: "ref.yml")
+        let r = try E2E.reindex(["--job", job.path, "--full"])
+        guard r.status == 0 else { throw E2E.Failure(r.stderr) }
+        return try E2E.items(s.dir.appendingPathComponent("ref/vectors.db"))
+    }
+
+    func expectEqual(_ a: [String: (hash: Data, vector: [Float])], _ b: [String: (hash: Data, vector: [Float])]) {
+        #expect(a.count == b.count)
+        var worst: Float = 0
+        for (k, v) in b {
+            guard let x = a[k] else { Issue.record("missing \(k)"); continue }
+            #expect(x.hash == v.hash)
+            for (p, q) in zip(x.vector, v.vector) { worst = max(worst, abs(p - q)) }
+        }
+        #expect(worst <= 1e-6, "max difference \(worst)")
+    }
+
+    func byPath(_ stats: [String: Any], _ path: String) -> Int {
+        ((stats["by_path"] as? [String: Any])?[path] as? [String: Any])?["requests"] as? Int ?? 0
+    }
+
+    @Test(arguments: ["ollama", "tei"])
+    func otherProvidersGiveTheSameVectors(provider: String) throws {
+        let s = try setUp("provider\(provider)")
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        let ref = try reference(s)
+        try s.server.reset()
+        if provider == "tei" { try s.server.faults(["max_batch": 10]) }
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["provider": provider, "batch-size": "64", "truncate": "true"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        expectEqual(try E2E.items(s.output), ref)
+        let stats = try s.server.stats()
+        if provider == "ollama" {
+            #expect(byPath(stats, "/api/embed") > 0)
+        } else {
+            #expect(byPath(stats, "/info") == 1, "TEI's /info is read first")
+            // /info said 10 per request: no request was refused for its size.
+            #expect((stats["statuses"] as? [String: Int])?["422"] == nil)
+            let n = ref.count + Probe.count
+            #expect((stats["requests"] as? Int ?? 0) >= (n + 9) / 10)
+        }
+    }
+
+    @Test func unixSocketURL() throws {
+        let s = try setUp(unix: true)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        #expect(s.server.url.hasPrefix("unix:"))
+        let job = try E2E.writeJob(s.dir, url: s.server.url)
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((try E2E.json(r.stdout)["embedded"] as? Int ?? 0) > 500)
+    }
+
+    @Test func transientFailuresAreRetriedToACompleteRun() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        let ref = try reference(s)
+        try s.server.faults(["status_sequence": [503, 429, 500, 429, 502, 503], "retry_after": "1", "drop_next": 3, "slow_next": 2, "slow_ms": 4000])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["max-retries": "12", "timeout": "2"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        // The server consumes faults in order slow → drop → status: the two slowed requests are also the first two drops.
+        #expect((summary["retries"] as? Int ?? 0) >= 9, "6 statuses + 3 drops (2 of them slow)")
+        expectEqual(try E2E.items(s.output), ref)
+    }
+
+    @Test func aPoisonedInputIsIsolatedAndRetriedNextRun() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        // One message's text; the server rejects any batch containing it.
+        let q = try DatabaseQueue(path: s.primary.path)
+        let (id, content) = try q.read { db -> (String, String) in
+            let row = try Row.fetchOne(db, sql: #"SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND length(content) > 40 LIMIT 1 OFFSET 100"#)!
+            return (row[0], row[1])
+        }
+        try q.close()
+        try s.server.faults(["poison": String(content.prefix(40))])
+        let job = try E2E.writeJob(s.dir, url: s.server.url)
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 3, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["failed"] as? Int == 1)
+        let failures = summary["failures"] as? [[String: Any]] ?? []
+        #expect(failures.first?["id"] as? String == id)
+        let message = (failures.first?["error"] as? String) ?? ""
+        #expect(message.contains("invalid"))
+        #expect(try E2E.scalar(s.output, "SELECT count(*) FROM failures WHERE source_id = '\(id)' AND attempts = 1") == 1)
+        #expect(try E2E.scalar(s.output, "SELECT count(*) FROM items WHERE source_id = '\(id)'") == 0)
+        #expect((summary["embedded"] as? Int ?? 0) > 500, "the rest is stored")
+
+        // Next run retries it: still poisoned → attempts 2; then healed → stored, failure gone.
+        let again = try E2E.reindex(["--job", job.path, "--format", "json"])
+        #expect(again.status == 3)
+        #expect(try E2E.scalar(s.output, "SELECT attempts FROM failures WHERE source_id = '\(id)'") == 2)
+        try s.server.faults([:])
+        let healed = try E2E.reindex(["--job", job.path, "--format", "json"])
+        #expect(healed.status == 0, "\(healed.stderr)")
+        #expect(try E2E.scalar(s.output, "SELECT count(*) FROM failures") == 0)
+        #expect(try E2E.scalar(s.output, "SELECT count(*) FROM items WHERE source_id = '\(id)'") == 1)
+    }
+
+    @Test func aTooLargeBatchLeadsToSmallerBatches() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        try s.server.faults(["max_batch": 16])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["batch-size": "64", "concurrency": "2"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let stats = try s.server.stats()
+        let rejected = (stats["statuses"] as? [String: Int])?["413"] ?? 0
+        #expect(rejected >= 1 && rejected <= 6, "the smaller size is kept for the rest of the run (\(rejected) rejections)")
+        #expect(r.stderr.contains("using smaller batches"))
+    }
+
+    @Test func wrongDimensionIsAClearError() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        try s.server.faults(["wrong_dimensions": 128])
+        let job = try E2E.writeJob(s.dir, url: s.server.url)
+        let r = try E2E.reindex(["--job", job.path, "--full"])
+        #expect(r.status == 69)
+        #expect(r.stderr.contains("returned 128 dimensions") && r.stderr.contains("model.dimensions: 384"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: s.output.path))
+    }
+
+    @Test func nonFiniteVectorsFailTheirRowOnly() throws {
+        let s = try setUp(messages: 100)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        try s.server.faults(["nan": true])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["batch-size": "50"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 3, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect((summary["failed"] as? Int ?? 0) >= 1)
+        #expect(((summary["failures"] as? [[String: Any]])?.first?["error"] as? String ?? "").contains("NaN"))
+    }
+
+    @Test func aServerThatRejectsEncodingFormatGetsFloats() throws {
+        let s = try setUp()
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        let ref = try reference(s)
+        try s.server.faults(["reject_encoding_format": true])
+        let job = try E2E.writeJob(s.dir, url: s.server.url)
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        expectEqual(try E2E.items(s.output), ref)
+        let stats = try s.server.stats()
+        #expect((stats["statuses"] as? [String: Int])?["400"] ?? 0 <= 4, "asked once more without it, then kept floats")
+    }
+
+    @Test func longInputsAreTruncatedUpFrontAndAdaptively() throws {
+        let s = try setUp(messages: 1300)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        try s.server.faults(["max_input_chars": 2000])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["max-input-chars": "6000"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect((summary["truncated"] as? Int ?? 0) >= 1)
+        #expect(summary["failed"] as? Int == 0)
+        let texts = try s.server.stats(texts: true)["ok_texts"] as? [String] ?? []
+        #expect(texts.allSatisfy { $0.count <= 2000 })
+    }
+
+    @Test func managedServerIsStartedAndAlwaysStopped() throws {
+        let s = try setUp(messages: 300)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        let port = try E2E.freePort()
+        let marker = "managed-\(UUID().uuidString.prefix(8))"
+        let serverBlock = """
+            {command: ["python3", "\(E2E.root.path)/fixtures/embed_server.py", "--port", "\(port)", "--model", "\(marker)", "--quiet"], ready-url: "http://127.0.0.1:\(port)/health", ready-timeout: 60, log: "server.log"}
+            """
+        let job = try E2E.writeJob(s.dir, url: "http://127.0.0.1:\(port)", model: ["server": serverBlock])
+        func running() throws -> Bool { try E2E.run("/usr/bin/pgrep", ["-f", marker]).status == 0 }
+
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try !running(), "stopped after success")
+
+        // Interrupted: SIGTERM while the server is slow.
+        _ = try E2E.mutatePrimary(s.primary, ["--insert", "100"])
+        let p = try E2E.spawn(E2E.binary, ["--job", job.path, "--full"])
+        try E2E.wait("the managed server to answer", timeout: 60) {
+            (try? E2E.run("/usr/bin/curl", ["-sf", "-X", "POST", "-d", #"{"delay_ms": 300}"#, "http://127.0.0.1:\(port)/_faults"]).status) == 0
+        }
+        try E2E.wait("a request", timeout: 60) {
+            let out = (try? E2E.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/_stats"]).stdout) ?? ""
+            return out.contains("\"requests\": ") && !out.contains("\"requests\": 0,")
+        }
+        kill(p.processIdentifier, SIGTERM)
+        try E2E.wait("reindex to stop", timeout: 60) { !p.isRunning }
+        #expect(p.terminationStatus == 143)
+        #expect(try !running(), "stopped after interruption")
+
+        // Never ready: a clear error within the timeout, and the process is gone.
+        let never = try E2E.writeJob(s.dir, url: "http://127.0.0.1:\(port)", model: [
+            "server": #"{command: ["sleep", "300"], ready-url: "http://127.0.0.1:\#(port)/health", ready-timeout: 2}"#], name: "never.yml")
+        let n = try E2E.reindex(["--job", never.path, "--full"])
+        #expect(n.status == 69)
+        #expect(n.stderr.contains("not ready after 2 s"))
+        #expect(try E2E.run("/usr/bin/pgrep", ["-f", "sleep 300"]).status != 0)
+    }
+}
