@@ -27,11 +27,13 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(name: "CStatfs"),
         .target(
             name: "ReindexKit",
             dependencies: [
                 "CCurl",
                 "CBLAS",
+                "CStatfs",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),

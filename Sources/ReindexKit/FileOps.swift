@@ -47,7 +47,7 @@ public enum FileOps {
     /// Keeps `path` as `prev` atomically: a hard link when the filesystem has
     /// them (no copy, instant), else a copy; then renamed into place.
     public static func keepPrevious(_ path: String, as prev: String) throws {
-        let tmp = prev + ".tmp"
+        let tmp = path + ".work-prev"
         unlink(tmp)
         if link(path, tmp) != 0 {
             do {
@@ -58,6 +58,35 @@ public enum FileOps {
             try fsyncFile(tmp)
         }
         try rename(tmp, prev)
+    }
+
+    /// Copies a file with plain read/write so a full disk is reported with its
+    /// errno and path; fsyncs the copy.
+    public static func copyFile(from: String, to: String) throws {
+        let src = open(from, O_RDONLY | O_CLOEXEC)
+        guard src >= 0 else { throw fail(from, "cannot open for copying") }
+        defer { close(src) }
+        unlink(to)
+        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard dst >= 0 else { throw fail(to, "cannot create") }
+        var ok = false
+        defer { close(dst); if !ok { unlink(to) } }
+        let size = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
+        defer { buffer.deallocate() }
+        while true {
+            let n = read(src, buffer, size)
+            if n == 0 { break }
+            guard n > 0 else { throw fail(from, "read failed") }
+            var done = 0
+            while done < n {
+                let w = write(dst, buffer + done, n - done)
+                guard w > 0 else { throw fail(to, "write failed") }
+                done += w
+            }
+        }
+        guard fsync(dst) == 0 else { throw fail(to, "fsync failed") }
+        ok = true
     }
 
     /// SQLite sidecars of `path` that SQLite would apply to a file renamed there.

@@ -38,7 +38,29 @@ public final class Reindexer {
         self.environment = environment
     }
 
-    public var workPath: String { job.output + ".work" }
+    /// Where and how the new file is built (decided from statfs at the start of a run).
+    public lazy var storage: StorageDecision = {
+        let workDir = options.workDirectory ?? Self.defaultWorkDirectory
+        return FileSystemProbe.decide(output: FileSystemProbe.probe(job.output), work: FileSystemProbe.probe(workDir),
+                                      primary: FileSystemProbe.probe(job.primary), forcedWorkDir: options.workDirectory != nil)
+    }()
+
+    static var defaultWorkDirectory: String {
+        ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+    }
+
+    /// The work file: beside the output, or in the local work directory when
+    /// the output is on a network filesystem (named after the output's path,
+    /// so each output has its own and a rerun finds it again).
+    public var workPath: String {
+        guard storage.buildLocally else { return job.output + ".work" }
+        let dir = options.workDirectory ?? Self.defaultWorkDirectory
+        let tag = SourceScanner.hash(job.output).prefix(6).map { String(format: "%02x", $0) }.joined()
+        return (dir as NSString).appendingPathComponent("reindex-\((job.output as NSString).lastPathComponent)-\(tag).work")
+    }
+
+    /// The file renamed over the output: always beside it.
+    var publishPath: String { job.output + ".work" }
 
     /// Refuses an output that is the primary (same path, same inode, a link to it).
     public static func checkPaths(_ job: JobConfig) throws {
@@ -130,6 +152,22 @@ public final class Reindexer {
     // MARK: - Run
 
     public func run() async throws -> RunSummary {
+        do {
+            return try await runStages()
+        } catch let error as DatabaseError {
+            // SQLite failed below us: disk full, I/O error, permissions.
+            let what: String
+            switch error.resultCode {
+            case .SQLITE_FULL: what = "the disk is full (SQLite: \(error.message ?? "full"))"
+            case .SQLITE_IOERR: what = "I/O error (SQLite: \(error.message ?? "ioerr"))"
+            case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM: what = "cannot write (SQLite: \(error.message ?? "\(error.resultCode)"))"
+            default: throw ReindexError.internal("SQLite: \(error)")
+            }
+            throw ReindexError.io(path: workPath, detail: "\(what) — the live file is untouched; free space or fix permissions, then rerun the same command to resume")
+        }
+    }
+
+    func runStages() async throws -> RunSummary {
         let began = ContinuousClock.now
         var stages: [String: Double] = [:]
         var mark = ContinuousClock.now
@@ -146,7 +184,7 @@ public final class Reindexer {
         let lock = try RunLock(output: job.output)
         defer { lock.release() }
         try handleStaleSidecars()
-        if try Publisher.finishInterruptedPublish(output: job.output, work: workPath, logger: logger) {
+        if try Publisher.finishInterruptedPublish(output: job.output, work: publishPath, logger: logger) {
             var summary = RunSummary(mode: options.full ? "full" : "incremental", output: job.output)
             summary.published = true
             summary.resumed = true
@@ -155,8 +193,19 @@ public final class Reindexer {
             return summary
         }
 
+        logger.info("storage", metadata: [
+            "output_fs": "\(FileSystemProbe.probe(job.output)?.description ?? "?")",
+            "primary_fs": "\(FileSystemProbe.probe(job.primary)?.description ?? "?")",
+            "build": "\(storage.buildLocally ? "local work directory, then copy" : "beside the output")",
+            "work_journal": "\(storage.workWAL ? "wal" : "delete")",
+        ])
+        for note in storage.notes { logger.notice("\(note)") }
+        // Leftovers of a crash that can no longer be resumed.
+        FileOps.remove(job.output + ".work-prev")
+        if storage.buildLocally { Checkpoint.discard(publishPath) }
+
         let requestedMode = options.full ? "full" : "incremental"
-        var checkpoint = try Checkpoint.open(workPath: workPath, job: job, mode: requestedMode, restart: options.restart, wal: true, logger: logger)
+        var checkpoint = try Checkpoint.open(workPath: workPath, job: job, mode: requestedMode, restart: options.restart, wal: storage.workWAL, logger: logger)
         let store = checkpoint.store
         var closed = false
         defer { if !closed { try? store.queue.close() } }
@@ -364,7 +413,11 @@ public final class Reindexer {
         try Publisher.finalize(store, meta: meta, run: summary, startedAt: checkpoint.startedAt)
         closed = true
         CrashPoint.reached("finalize")
-        try Publisher.publish(work: workPath, output: job.output, runID: checkpoint.runID, logger: logger)
+        if storage.buildLocally {
+            logger.info("copying the new file beside the output", metadata: ["from": "\(workPath)", "to": "\(publishPath)"])
+            try FileOps.copyFile(from: workPath, to: publishPath)
+        }
+        try Publisher.publish(work: publishPath, output: job.output, runID: checkpoint.runID, logger: logger)
         Checkpoint.discard(workPath)
         lap("publish")
         summary.published = true

@@ -35,6 +35,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Summary format: text, json or markdown (markdown for --dry-run).")
     var format: OutputFormat = .text
 
+    @Option(name: .customLong("work-dir"), help: ArgumentHelp("Build the new file in this local directory, then copy it beside the output (automatic, with $TMPDIR, when the output is on a network filesystem).", valueName: "dir"))
+    var workDir: String?
+
     @Option(name: .customLong("metrics-file"), help: ArgumentHelp("Write Prometheus text-format metrics here (node_exporter textfile collector).", valueName: "path"))
     var metricsFile: String?
 
@@ -58,6 +61,9 @@ struct RunCommand: AsyncParsableCommand {
             options.force = force
             options.onModelChange = RunOptions.ModelChange(rawValue: onModelChange)!
             options.progress = jobOptions.quiet ? .quiet : .auto
+            options.workDirectory = workDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            // A size limit (ulimit -f) must be an error with a path, not a silent death.
+            signal(SIGXFSZ, SIG_IGN)
             let stop = StopSignal()
             let signals = SignalHandler(stop: stop, logger: logger)
             defer { signals.cancel() }
