@@ -102,7 +102,10 @@ public final class BatchEmbedder: Sendable {
 
     static func isTooLong(_ message: String) -> Bool {
         let m = message.lowercased()
-        return ["too large", "too long", "exceeds the context", "maximum context length", "must have less than", "context length"].contains { m.contains($0) }
+        // llama.cpp: "input is too large to process", "exceed_context_size_error"; OpenAI: "maximum context
+        // length"; Ollama: "the input length exceeds the context length"; TEI: "must have less than 512 tokens".
+        return ["too large", "too long", "exceed", "maximum context length", "must have less than", "context length",
+                "context size", "context_size", "too many tokens"].contains { m.contains($0) }
     }
 
     private func check(_ rows: [PendingRow], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
