@@ -16,6 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var jobOptions: JobOptions
+    @OptionGroup var vecOptions: VecOptions
 
     @Flag(name: .long, help: "Rebuild everything from the primary; never reuse the old vector file.")
     var full = false
@@ -55,6 +56,7 @@ struct RunCommand: AsyncParsableCommand {
             options.force = force
             options.onModelChange = RunOptions.ModelChange(rawValue: onModelChange)!
             options.progress = jobOptions.quiet ? .quiet : .auto
+            options.sqliteVecPath = vecOptions.sqliteVec
             let stop = StopSignal()
             let signals = SignalHandler(stop: stop, logger: logger)
             defer { signals.cancel() }
