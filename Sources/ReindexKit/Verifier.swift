@@ -143,6 +143,7 @@ public final class Verifier: Sendable {
 
         // every eligible row present with its current hash, nothing else
         let d = job.model.dimensions
+        let problemsBeforeRows = report.problems.count
         for source in job.sources.map(\.name) + (try extraSources(db)) {
             var s = VerifyReport.SourceCheck(name: source)
             let inJob = job.sources.contains { $0.name == source }
@@ -175,7 +176,7 @@ public final class Verifier: Sendable {
             }
             report.sources.append(s)
         }
-        if report.problems.isEmpty { report.passed("rows") }
+        if report.problems.count == problemsBeforeRows { report.passed("rows") }
 
         // dimensions, finite unit vectors
         let wrongSize = try Int64.fetchAll(db, sql: "SELECT id FROM live.items WHERE typeof(embedding) != 'blob' OR length(embedding) != ? ORDER BY id LIMIT 5", arguments: [d * 4])
