@@ -32,6 +32,10 @@ public enum Publisher {
                     throw ReindexError.verification(detail: "item \(row[0] as String) \(row[1] as String) is not a finite unit vector")
                 }
             }
+            if try VecIndex.exists(db, schema: "main") {
+                let problems = try VecIndex.check(db, schema: "main", sample: 64)
+                guard problems.isEmpty else { throw ReindexError.verification(detail: problems.joined(separator: "; ")) }
+            }
         }
     }
 

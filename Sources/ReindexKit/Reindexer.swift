@@ -180,6 +180,7 @@ public final class Reindexer {
         try Self.checkPaths(job)
         let scanner = try SourceScanner(path: job.primary, logger: logger)
         for source in job.sources { try scanner.validate(source) }
+        let vec = try await VecIndex.resolve(mode: job.index, explicitPath: options.sqliteVecPath, environment: environment, logger: logger)
         try FileOps.makeDirectory(forFile: job.output)
         let lock = try RunLock(output: job.output)
         defer { lock.release() }
@@ -265,8 +266,9 @@ public final class Reindexer {
         let isFull = fullReason != nil
         let mode = isFull ? "full" : "incremental"
 
-        // Nothing changed: keep the live file, publish nothing, send nothing more.
-        if !isFull, !checkpoint.resumed, liveMeta != nil,
+        // Nothing changed: keep the live file, publish nothing, send nothing more
+        // (unless the live file's vec_items is not the one this run would build).
+        if !isFull, !checkpoint.resumed, liveMeta != nil, VecIndex.liveMatches(liveMeta, plan: vec),
            plans.allSatisfy({ $0.added == 0 && $0.changed == 0 && $0.removed == 0 }),
            try Self.liveFailures(store.queue) == 0 {
             try store.queue.close()
@@ -329,7 +331,7 @@ public final class Reindexer {
         }
 
         // index
-        let indexNote = try VecIndex.build(store: store, job: job, options: options, logger: logger)
+        let index = try VecIndex.build(store: store, plan: vec, logger: logger)
         lap("index")
 
         try checkStop()
@@ -361,7 +363,7 @@ public final class Reindexer {
         summary.runID = checkpoint.runID
         summary.requests = counters["requests"]
         summary.retries = counters["retries"]
-        summary.note = indexNote
+        summary.note = index.note
         let failedRows = try await store.queue.read { db in
             try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
                 FailedItem(source: $0[0], sourceID: $0[1], error: $0[2])
@@ -403,6 +405,7 @@ public final class Reindexer {
             "probes": Probe.encode(probes),
             "generator": "reindex",
         ]
+        meta.merge(index.meta) { _, new in new }
         let embedSeconds = stages["embed"] ?? 0
         if outcome.embedded >= 100, embedSeconds > 0 {
             meta["throughput_items_per_s"] = String(format: "%.1f", Double(outcome.embedded) / embedSeconds)

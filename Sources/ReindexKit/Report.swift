@@ -77,6 +77,7 @@ public struct RunSummary: Sendable {
         let what = published ? "published \(output)" : "nothing published (\(note ?? "no changes"))"
         lines.append("reindex \(mode): \(what)")
         if let fullReason { lines.append("  full rebuild: \(fullReason)") }
+        if published, let note { lines.append("  note: \(note)") }
         if resumed { lines.append("  resumed: \(total(\.carriedOver)) items carried over from the interrupted run") }
         for s in sources {
             lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), embedded \(s.embedded), reused \(s.reused), removed \(s.removed), failed \(s.failed)")

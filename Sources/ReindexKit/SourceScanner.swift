@@ -141,6 +141,23 @@ public final class SourceScanner: Sendable {
         return counts
     }
 
+    /// The text of one row (for showing search results): the source query
+    /// filtered to `id`, in one short read. Ids are stored as text, so a
+    /// numeric id is tried as an integer first, then as text.
+    public func text(_ source: JobConfig.Source, id: String) throws -> String? {
+        let sql = "SELECT text FROM (\n\(Self.trimmed(source.query))\n) WHERE id = ? LIMIT 1"
+        do {
+            return try queue.read { db in
+                if let n = Int64(id), String(n) == id, let value = try DatabaseValue.fetchOne(db, sql: sql, arguments: [n]) {
+                    return Self.textString(value)
+                }
+                return try DatabaseValue.fetchOne(db, sql: sql, arguments: [id]).flatMap(Self.textString)
+            }
+        } catch let error as DatabaseError {
+            throw ReindexError.sourceQuery(source: source.name, detail: "reading one row failed: \(error.message ?? "\(error)")")
+        }
+    }
+
     /// Source ids are stored as text whatever their SQLite type.
     static func idString(_ value: DatabaseValue) -> String? {
         switch value.storage {

@@ -16,6 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     )
 
     @OptionGroup var jobOptions: JobOptions
+    @OptionGroup var vecOptions: VecOptions
 
     @Flag(name: .long, help: "Rebuild everything from the primary; never reuse the old vector file.")
     var full = false
@@ -64,6 +65,7 @@ struct RunCommand: AsyncParsableCommand {
             options.workDirectory = workDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             // A size limit (ulimit -f) must be an error with a path, not a silent death.
             signal(SIGXFSZ, SIG_IGN)
+            options.sqliteVecPath = vecOptions.sqliteVec
             let stop = StopSignal()
             let signals = SignalHandler(stop: stop, logger: logger)
             defer { signals.cancel() }

@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Issue 7: `reindex search` ranks the stored vectors against an embedded query.
+@Suite(.serialized) struct SearchCommandTests {
+    @Test func exactTextOfAStoredMessageRanksFirst() throws {
+        let dir = try E2E.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try EmbedServer()
+        let primary = dir.appendingPathComponent("primary.db")
+        try E2E.makePrimary(primary, messages: 600, knowledge: 20)
+        let job = try E2E.writeJob(dir, url: server.url)
+        #expect(try E2E.reindex(["--job", job.path, "--full"]).status == 0)
+
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: primary.path, configuration: config)
+        let picks: [(id: String, content: String)] = try q.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND length(trim(content)) > 20 AND length(content) < 200
+                  AND content NOT LIKE '%' || char(10) || '%' ORDER BY id LIMIT 3 OFFSET 40
+                """).map { ($0[0], $0[1]) }
+        }
+        try q.close()
+        #expect(picks.count == 3)
+        for pick in picks {
+            let r = try E2E.reindex(["search", "--job", job.path, pick.content, "--k", "5", "--format", "json"])
+            #expect(r.status == 0, "stderr: \(r.stderr)")
+            let out = try E2E.json(r.stdout)
+            #expect(out["query"] as? String == pick.content)
+            let results = out["results"] as? [[String: Any]] ?? []
+            #expect(results.count == 5)
+            let first = results.first ?? [:]
+            #expect(first["source"] as? String == "message")
+            #expect(first["id"] as? String == pick.id)
+            #expect(abs((first["score"] as? Double ?? 0) - 1) < 1e-4)
+            #expect(first["text"] as? String == pick.content.trimmingCharacters(in: .whitespaces))
+            let scores = results.compactMap { $0["score"] as? Double }
+            #expect(scores == scores.sorted(by: >), "best first")
+        }
+
+        let text = try E2E.reindex(["search", "--job", job.path, picks[0].content, "--k", "3"])
+        #expect(text.status == 0)
+        #expect(text.stdout.split(separator: "\n").count == 3)
+        #expect(text.stdout.hasPrefix(" 1. 1.0000  message \(picks[0].id)"), "\(text.stdout)")
+    }
+
+    @Test func searchWithoutAVectorFileFailsClearly() throws {
+        let dir = try E2E.tempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let primary = dir.appendingPathComponent("primary.db")
+        try E2E.makePrimary(primary, messages: 20, knowledge: 2)
+        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:9")
+        let r = try E2E.reindex(["search", "--job", job.path, "hello"])
+        #expect(r.status == 74, "stderr: \(r.stderr)")
+        #expect(r.stderr.contains("no vector file"))
+    }
+}
