@@ -58,6 +58,9 @@ public enum FileOps {
             try fsyncFile(tmp)
         }
         try rename(tmp, prev)
+        // rename() between two links of one inode does nothing (POSIX): a rerun after a
+        // crash right after keeping .prev finds .prev already linked to the output.
+        if exists(tmp) { unlink(tmp) }
     }
 
     /// Copies a file with plain read/write so a full disk is reported with its
