@@ -163,6 +163,9 @@ public final class BatchEmbedder: Sendable {
                         return .tooLarge(message)
                     case 400, 422:
                         return .badInput(message)
+                    case 500 where Self.isTooLong(message):
+                        // llama.cpp answers 500 when one input outgrows its batch: an input problem, not an outage.
+                        return .badInput(message)
                     case 401, 403:
                         throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (HTTP \(status): \(message)); check the key in the variable named by model.api-key-env")
                     case 404:
