@@ -1,4 +1,4 @@
-# reindex — the two commands: `make demo` and `make test` (both set up first).
+# reindex — `make demo`, `make test` and `make bench` (all set up first).
 SHELL := /bin/bash
 PYTHON ?= python3
 SWIFT ?= swift
@@ -36,6 +36,11 @@ demo: build
 	$(BIN) --job jobs/demo.yml
 	@echo "== a no-change incremental run"
 	$(BIN) --job jobs/demo.yml
+
+# Benchmark: 10k and 100k messages (BENCH_SIZE=1000000 adds 1M), the peer at 10k (BENCH_PEER_SIZE=100000 for 100k).
+bench: release
+	@./fixtures/bench/setup_peer.sh
+	$(PYTHON) fixtures/bench/bench.py
 
 clean:
 	rm -rf .build var
