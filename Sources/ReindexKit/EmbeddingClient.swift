@@ -58,7 +58,7 @@ public struct Endpoint: Sendable {
     public var display: String { unixSocket.map { "unix:\($0)" } ?? base }
 
     public func request(path: String, method: String = "POST", json: Any? = nil) throws -> HTTPRequest {
-        let body = try json.map { try JSONSerialization.data(withJSONObject: $0, options: [.withoutEscapingSlashes]) }
+        let body = try json.map { try JSONValue.serialize($0) }
         return HTTPRequest(url: base + path, method: method, headers: headers, body: body,
                            unixSocket: unixSocket, timeout: timeout, connectTimeout: connectTimeout)
     }

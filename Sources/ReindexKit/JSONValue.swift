@@ -293,3 +293,100 @@ private struct JSONParser {
         return v
     }
 }
+
+extension JSONValue {
+    /// Serializes a request body (dictionaries, arrays, strings, integers,
+    /// doubles, booleans, NSNull) like `JSONSerialization` with
+    /// `.withoutEscapingSlashes`, but copies unescaped runs of a string in one
+    /// go: Foundation's writer spends ~20% of a full run's CPU escaping 100
+    /// inputs per request character by character. Anything else (or a
+    /// non-finite double) falls back to `JSONSerialization`, which throws.
+    public static func serialize(_ object: Any) throws -> Data {
+        var out: [UInt8] = []
+        out.reserveCapacity(4096)
+        if JSONBodyWriter.write(object, into: &out) { return Data(out) }
+        return try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])
+    }
+}
+
+private enum JSONBodyWriter {
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    /// Returns false for a value it does not know how to write.
+    static func write(_ value: Any, into out: inout [UInt8]) -> Bool {
+        switch value {
+        case let s as String:
+            writeString(s, into: &out)
+        case let strings as [String]:
+            out.append(UInt8(ascii: "["))
+            for (i, s) in strings.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(s, into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case let b as Bool:
+            out.append(contentsOf: (b ? "true" : "false").utf8)
+        case let i as Int:
+            out.append(contentsOf: String(i).utf8)
+        case let d as Double:
+            guard d.isFinite else { return false }
+            if d == d.rounded(), abs(d) < 1e15 {
+                out.append(contentsOf: String(Int64(d)).utf8)
+            } else {
+                out.append(contentsOf: "\(d)".utf8)
+            }
+        case is NSNull:
+            out.append(contentsOf: "null".utf8)
+        case let array as [Any]:
+            out.append(UInt8(ascii: "["))
+            for (i, element) in array.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                guard write(element, into: &out) else { return false }
+            }
+            out.append(UInt8(ascii: "]"))
+        case let object as [String: Any]:
+            out.append(UInt8(ascii: "{"))
+            var first = true
+            for (key, element) in object {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                writeString(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                guard write(element, into: &out) else { return false }
+            }
+            out.append(UInt8(ascii: "}"))
+        default:
+            return false
+        }
+        return true
+    }
+
+    static func writeString(_ s: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        var copy = s
+        copy.withUTF8 { bytes in
+            var start = 0
+            for i in 0..<bytes.count {
+                let c = bytes[i]
+                guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                start = i + 1
+                out.append(UInt8(ascii: "\\"))
+                switch c {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(c)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                case 0x08: out.append(UInt8(ascii: "b"))
+                case 0x0C: out.append(UInt8(ascii: "f"))
+                default:
+                    out.append(contentsOf: "u00".utf8)
+                    out.append(hex[Int(c >> 4)])
+                    out.append(hex[Int(c & 0xF)])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
