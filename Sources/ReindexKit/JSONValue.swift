@@ -407,37 +407,49 @@ extension JSONValue {
     /// `Data(base64Encoded:)` and a copy into an array.
     public static func float32s(base64 text: String) -> [Float]? {
         var text = text
-        return text.withUTF8 { src -> [Float]? in
-            guard src.count % 4 == 0 else { return nil }
-            let pad = UInt8(ascii: "=")
-            var padding = 0
-            if src.count >= 4, src[src.count - 1] == pad { padding = src[src.count - 2] == pad ? 2 : 1 }
-            let byteCount = src.count / 4 * 3 - padding
-            guard byteCount % 4 == 0 else { return nil }
-            var ok = true
-            let floats = [Float](unsafeUninitializedCapacity: byteCount / 4) { buffer, initialized in
-                let out = UnsafeMutableRawBufferPointer(buffer)
-                var o = 0
-                var i = 0
-                while i < src.count {
-                    let a = base64Table[Int(src[i])], b = base64Table[Int(src[i + 1])]
-                    let last = i + 4 == src.count
-                    let c = last && padding == 2 ? 0 : base64Table[Int(src[i + 2])]
-                    let d = last && padding >= 1 ? 0 : base64Table[Int(src[i + 3])]
-                    guard (a | b | c | d) & 0x80 == 0 else { ok = false; break }
-                    let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                    if o < byteCount { out[o] = UInt8(truncatingIfNeeded: v >> 16) }
-                    if o + 1 < byteCount { out[o + 1] = UInt8(truncatingIfNeeded: v >> 8) }
-                    if o + 2 < byteCount { out[o + 2] = UInt8(truncatingIfNeeded: v) }
-                    o += 3
-                    i += 4
+        return base64Table.withUnsafeBufferPointer { table in
+            text.withUTF8 { src -> [Float]? in
+                guard src.count % 4 == 0 else { return nil }
+                let pad = UInt8(ascii: "=")
+                var padding = 0
+                if src.count >= 4, src[src.count - 1] == pad { padding = src[src.count - 2] == pad ? 2 : 1 }
+                let byteCount = src.count / 4 * 3 - padding
+                guard byteCount % 4 == 0 else { return nil }
+                guard byteCount > 0 else { return [] }
+                var bad: UInt8 = 0
+                let floats = [Float](unsafeUninitializedCapacity: byteCount / 4) { buffer, initialized in
+                    let out = UnsafeMutableRawPointer(buffer.baseAddress!)
+                    // Whole groups: 4 characters → 3 bytes, no branches.
+                    let groups = src.count / 4 - (padding > 0 ? 1 : 0)
+                    var o = 0
+                    for g in 0..<groups {
+                        let i = g &* 4
+                        let a = table[Int(src[i])], b = table[Int(src[i &+ 1])]
+                        let c = table[Int(src[i &+ 2])], d = table[Int(src[i &+ 3])]
+                        bad |= a | b | c | d
+                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
+                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 16), toByteOffset: o, as: UInt8.self)
+                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: o &+ 1, as: UInt8.self)
+                        out.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: o &+ 2, as: UInt8.self)
+                        o &+= 3
+                    }
+                    if padding > 0 {
+                        // The padded last group carries 3 − padding bytes.
+                        let i = src.count - 4
+                        let a = table[Int(src[i])], b = table[Int(src[i + 1])]
+                        let c = padding == 2 ? 0 : table[Int(src[i + 2])]
+                        bad |= a | b | c
+                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
+                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 16), toByteOffset: o, as: UInt8.self)
+                        if padding == 1 { out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: o + 1, as: UInt8.self) }
+                    }
+                    #if _endian(big)
+                    for k in 0..<(byteCount / 4) { buffer[k] = Float(bitPattern: UInt32(littleEndian: buffer[k].bitPattern)) }
+                    #endif
+                    initialized = byteCount / 4
                 }
-                #if _endian(big)
-                for k in 0..<(byteCount / 4) { buffer[k] = Float(bitPattern: UInt32(littleEndian: buffer[k].bitPattern)) }
-                #endif
-                initialized = ok ? byteCount / 4 : 0
+                return bad & 0x80 == 0 ? floats : nil
             }
-            return ok ? floats : nil
         }
     }
 
