@@ -1,4 +1,4 @@
-# reindex — the two commands: `make demo` and `make test` (both set up first).
+# reindex — `make demo`, `make test` and `make bench` (all set up first).
 SHELL := /bin/bash
 PYTHON ?= python3
 SWIFT ?= swift
@@ -48,6 +48,11 @@ demo: build setup-model
 	$(BIN) verify --job jobs/demo.yml
 	@if pgrep -f "[l]lama-server.*--port 18089" >/dev/null; then echo "the model server is still running"; exit 1; \
 	 else echo "== done; the model server is stopped"; fi
+
+# Benchmark: 10k and 100k messages (BENCH_SIZE=1000000 adds 1M), the peer at 10k (BENCH_PEER_SIZE=100000 for 100k).
+bench: release
+	@./fixtures/bench/setup_peer.sh
+	$(PYTHON) fixtures/bench/bench.py
 
 clean:
 	rm -rf .build var

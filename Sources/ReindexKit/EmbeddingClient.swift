@@ -58,7 +58,7 @@ public struct Endpoint: Sendable {
     public var display: String { unixSocket.map { "unix:\($0)" } ?? base }
 
     public func request(path: String, method: String = "POST", json: Any? = nil) throws -> HTTPRequest {
-        let body = try json.map { try JSONSerialization.data(withJSONObject: $0, options: [.withoutEscapingSlashes]) }
+        let body = try json.map { try JSONValue.serialize($0) }
         return HTTPRequest(url: base + path, method: method, headers: headers, body: body,
                            unixSocket: unixSocket, timeout: timeout, connectTimeout: connectTimeout)
     }
@@ -77,9 +77,6 @@ public struct Endpoint: Sendable {
 
     /// Decodes `count` little-endian float32 values from base64.
     public static func floats(base64: String) -> [Float]? {
-        guard let data = Data(base64Encoded: base64), data.count % 4 == 0 else { return nil }
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
+        JSONValue.float32s(base64: base64)
     }
 }

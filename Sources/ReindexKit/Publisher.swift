@@ -17,20 +17,27 @@ public enum Publisher {
             guard count == expectedItems else {
                 throw ReindexError.verification(detail: "expected \(expectedItems) items (rows scanned − skipped − failed), the file has \(count)")
             }
-            let bad = try Int.fetchOne(db, sql: "SELECT count(*) FROM items WHERE typeof(embedding) != 'blob' OR length(embedding) != ?", arguments: [d * 4]) ?? -1
-            guard bad == 0 else { throw ReindexError.verification(detail: "\(bad) items do not have \(d) float32 dimensions") }
+            // One pass over the vectors checks shape and norm (a separate
+            // count(*) of wrong shapes read the whole file once more).
+            var bad = 0
+            var notUnit: String?
             var buffer = [Float](repeating: 0, count: d)
-            let rows = try Row.fetchCursor(db, sql: "SELECT source, source_id, embedding FROM items")
+            let rows = try Row.fetchCursor(db, sql: "SELECT source, source_id, embedding, typeof(embedding) = 'blob' AND length(embedding) = ? FROM items",
+                                           arguments: [d * 4])
             while let row = try rows.next() {
+                guard row[3] as Bool else { bad += 1; continue }
+                guard notUnit == nil else { continue }
                 let ok = try row.withUnsafeData(atIndex: 2) { data -> Bool in
                     guard let data else { return false }
                     buffer.withUnsafeMutableBytes { dst in data.withUnsafeBytes { dst.copyMemory(from: $0) } }
                     let norm = buffer.withUnsafeBufferPointer { VectorNormalizer.norm($0) }
                     return norm.isFinite && abs(norm - 1) <= 1e-4
                 }
-                guard ok else {
-                    throw ReindexError.verification(detail: "item \(row[0] as String) \(row[1] as String) is not a finite unit vector")
-                }
+                if !ok { notUnit = "\(row[0] as String) \(row[1] as String)" }
+            }
+            guard bad == 0 else { throw ReindexError.verification(detail: "\(bad) items do not have \(d) float32 dimensions") }
+            if let notUnit {
+                throw ReindexError.verification(detail: "item \(notUnit) is not a finite unit vector")
             }
             if try VecIndex.exists(db, schema: "main") {
                 let problems = try VecIndex.check(db, schema: "main", sample: 64)

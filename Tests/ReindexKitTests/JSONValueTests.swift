@@ -36,4 +36,42 @@ struct JSONValueTests {
     func malformedInputIsRejected(_ text: String) {
         #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Data(text.utf8)) }
     }
+
+    @Test func base64FloatsMatchFoundation() throws {
+        var rng = SystemRandomNumberGenerator()
+        for count in [0, 1, 2, 3, 5, 384, 1536] {
+            let floats = (0..<count).map { _ in Float.random(in: -3...3, using: &rng) }
+            let text = floats.withUnsafeBytes { Data($0) }.base64EncodedString()
+            #expect(JSONValue.float32s(base64: text) == floats)
+            #expect(Endpoint.floats(base64: text) == floats)
+        }
+        // Not base64, or not a whole number of float32s.
+        for bad in ["AAAA", "AAA", "AAAAAA=", "AA=A", "AAAA AAA", "AAA*", "=AAA", "AAAAA=A="] {
+            #expect(JSONValue.float32s(base64: bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func longStringsAndEscapesAfterTheFastPath() throws {
+        let long = String(repeating: "A", count: 5000)
+        let json = "{\"a\": \"\(long)\", \"b\": \"x\\\"y\", \"c\": \"\"}"
+        let v = try JSONValue.parse(Data(json.utf8))
+        #expect(v["a"]?.stringValue == long)
+        #expect(v["b"]?.stringValue == "x\"y")
+        #expect(v["c"]?.stringValue == "")
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue.parse(Data("\"abc\\".utf8)) }
+    }
+
+    @Test func requestBodiesRoundTrip() throws {
+        let inputs = ["plain", "quote \" backslash \\ slash /", "tab\tnewline\ncr\r", "\u{01}\u{1F}", "é😀👩‍👩‍👧 中文", ""]
+        let body: [String: Any] = ["model": "m", "input": inputs, "encoding_format": "base64", "dimensions": 384, "flag": true, "x": 0.5, "n": NSNull()]
+        let data = try JSONValue.serialize(body)
+        let back = try #require(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(back["input"] as? [String] == inputs)
+        #expect(back["model"] as? String == "m")
+        #expect(back["dimensions"] as? Int == 384)
+        #expect(back["flag"] as? Bool == true)
+        #expect(back["x"] as? Double == 0.5)
+        #expect(back["n"] is NSNull)
+        #expect(!String(decoding: data, as: UTF8.self).contains("\\/"))
+    }
 }
