@@ -50,9 +50,11 @@ demo: build setup-model
 	 else echo "== done; the model server is stopped"; fi
 
 # Benchmark: 10k and 100k messages (BENCH_SIZE=1000000 adds 1M), the peer at 10k (BENCH_PEER_SIZE=100000 for 100k).
-bench: release
+bench: release setup-model
 	@./fixtures/bench/setup_peer.sh
 	$(PYTHON) fixtures/bench/bench.py
+	@echo "== the job against the real model server, side by side with the server alone"
+	$(PYTHON) fixtures/bench/real_model_ratio.py
 
 clean:
 	rm -rf .build var
