@@ -83,18 +83,22 @@ public final class ManagedServer: @unchecked Sendable {
         return pid
     }
 
-    /// Non-blocking check; reaps the child once it has exited.
+    /// Non-blocking check; reaps the child once it has exited. ECHILD alone is
+    /// not trusted (another part of the process may have reaped it): the
+    /// server's process group must be gone too.
     private func hasExited() -> Bool {
         lock.withLock {
-            if exitStatus != nil { return true }
-            var status: Int32 = 0
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid || (r < 0 && errno == ECHILD) {
-                exitStatus = status
-                return true
+            if exitStatus == nil {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { exitStatus = status }
             }
-            return false
+            return exitStatus != nil || !groupAlive()
         }
+    }
+
+    /// Whether any process of the server's group (the server and its children) still exists.
+    private func groupAlive() -> Bool {
+        kill(-pid, 0) == 0 || errno == EPERM
     }
 
     private func waitReady(_ config: ManagedServerConfig) async throws {
@@ -116,7 +120,8 @@ public final class ManagedServer: @unchecked Sendable {
         }
     }
 
-    /// SIGTERM to the server's process group, up to 10 s, then SIGKILL. Idempotent.
+    /// SIGTERM to the server's process group, up to 10 s, then SIGKILL; returns
+    /// once no process of the group is left. Idempotent.
     public func stop() {
         let first = lock.withLock { () -> Bool in
             if stopped { return false }
@@ -125,14 +130,16 @@ public final class ManagedServer: @unchecked Sendable {
         }
         guard first else { return }
         Self.liveLock.withLock { Self.live.removeAll { $0 === self } }
-        guard !hasExited() else { return }
+        func gone() -> Bool { _ = hasExited(); return !groupAlive() }
+        guard !gone() else { return }
         kill(-pid, SIGTERM)
         let deadline = Date().addingTimeInterval(10)
-        while !hasExited() && Date() < deadline { usleep(20_000) }
-        if !hasExited() {
+        while !gone() && Date() < deadline { usleep(20_000) }
+        if !gone() {
             logger.warning("the model server ignored SIGTERM for 10 s; killing it", metadata: ["pid": "\(pid)"])
             kill(-pid, SIGKILL)
-            while !hasExited() { usleep(20_000) }
+            let hard = Date().addingTimeInterval(10)
+            while !gone() && Date() < hard { usleep(20_000) }
         }
         logger.info("stopped the model server", metadata: ["pid": "\(pid)"])
     }
