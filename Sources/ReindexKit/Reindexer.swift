@@ -206,7 +206,7 @@ public final class Reindexer {
         if storage.buildLocally { Checkpoint.discard(publishPath) }
 
         let requestedMode = options.full ? "full" : "incremental"
-        var checkpoint = try Checkpoint.open(workPath: workPath, job: job, mode: requestedMode, restart: options.restart, wal: storage.workWAL, logger: logger)
+        let checkpoint = try Checkpoint.open(workPath: workPath, job: job, mode: requestedMode, restart: options.restart, wal: storage.workWAL, logger: logger)
         let store = checkpoint.store
         var closed = false
         defer { if !closed { try? store.queue.close() } }
@@ -426,7 +426,6 @@ public final class Reindexer {
         summary.published = true
         summary.stages = stages
         summary.durationSeconds = (ContinuousClock.now - began).seconds
-        checkpoint.resumed = summary.resumed
         return summary
     }
 

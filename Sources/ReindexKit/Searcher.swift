@@ -102,7 +102,7 @@ public final class Searcher: Sendable {
 
         var hits: [SearchHit] = []
         for (id, score) in ranked {
-            guard let row = try await queue.read({ db in try Row.fetchOne(db, sql: "SELECT source, source_id FROM live.items WHERE id = ?", arguments: [id]) }) else { continue }
+            guard let row = try queue.read({ db in try Row.fetchOne(db, sql: "SELECT source, source_id FROM live.items WHERE id = ?", arguments: [id]) }) else { continue }
             let source: String = row[0], sourceID: String = row[1]
             var line: String?
             if let config = job.sources.first(where: { $0.name == source }), let full = try scanner.text(config, id: sourceID) {
