@@ -189,6 +189,31 @@ import Testing
         #expect(texts.allSatisfy { $0.count <= 2000 })
     }
 
+    @Test func prefixIsSentAndHashedAndDimensionsParamIsSent() throws {
+        let s = try setUp(messages: 100)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        // The fixture server honours OpenAI's `dimensions`: 128-d vectors only when it is sent.
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["prefix": "'passage: '", "dimensions": "128", "dimensions-param": "true"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let texts = try s.server.stats(texts: true)["ok_texts"] as? [String] ?? []
+        #expect(!texts.isEmpty && texts.allSatisfy { $0.hasPrefix("passage: ") })
+        let items = try E2E.items(s.output)
+        #expect(items.values.allSatisfy { $0.vector.count == 128 })
+        // content_hash covers the prefix: the hash of a stored row is the hash of "passage: " + text.
+        let q = try DatabaseQueue(path: s.primary.path)
+        let (id, content) = try q.read { db -> (String, String) in
+            let row = try Row.fetchOne(db, sql: #"SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND trim(content) != '' LIMIT 1"#)!
+            return (row[0], row[1])
+        }
+        try q.close()
+        #expect(items["message/\(id)"]?.hash == Digest.sha256(Data(("passage: " + content).utf8)))
+        // Without the parameter the server answers 384-d vectors: a clear wrong-dimension error.
+        let plain = try E2E.writeJob(s.dir, url: s.server.url, model: ["dimensions": "128"], name: "plain.yml")
+        let p = try E2E.reindex(["--job", plain.path, "--full"])
+        #expect(p.status == 69 && p.stderr.contains("returned 384 dimensions"), "\(p.stderr)")
+    }
+
     @Test func managedServerIsStartedAndAlwaysStopped() throws {
         let s = try setUp(messages: 300)
         defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
