@@ -42,9 +42,7 @@ public enum Planner {
         guard FileManager.default.fileExists(atPath: path) else { return .unusable(reason: "missing") }
         guard FileManager.default.isReadableFile(atPath: path) else { return .unusable(reason: "unreadable: permission denied") }
         do {
-            try queue.writeWithoutTransaction { db in
-                try db.execute(sql: "ATTACH DATABASE ? AS live", arguments: [uri(readOnly: path)])
-            }
+            try attachReadOnly(queue, path: path)
         } catch {
             return .unusable(reason: "unreadable: \(describe(error))")
         }
@@ -79,6 +77,13 @@ public enum Planner {
         }
         if status.meta == nil { detachLive(queue) }
         return status
+    }
+
+    /// Attaches a vector file as `live` through a read-only URI: nothing is created or changed.
+    static func attachReadOnly(_ queue: DatabaseQueue, path: String) throws {
+        try queue.writeWithoutTransaction { db in
+            try db.execute(sql: "ATTACH DATABASE ? AS live", arguments: [uri(readOnly: path)])
+        }
     }
 
     public static func detachLive(_ queue: DatabaseQueue) {

@@ -111,14 +111,11 @@ public final class Reindexer {
         for source in job.sources { try scanner.validate(source) }
         // A private in-memory main database; the staging table is an anonymous temp file.
         let queue = try DatabaseQueue()
-        try await queue.writeWithoutTransaction { db in
-            try db.execute(sql: "ATTACH DATABASE '' AS scan; PRAGMA scan.journal_mode = OFF; PRAGMA scan.synchronous = OFF")
-            try db.execute(sql: VectorStore.scanSchema)
-        }
+        try await queue.writeWithoutTransaction { db in try VectorStore.attachScan(db) }
         var scans: [String: ScanCounts] = [:]
         for source in job.sources {
             scans[source.name] = try await scanner.scan(source, model: job.model) { rows in
-                try await Self.stage(queue, source: source.name, rows: rows)
+                try await VectorStore.stage(queue, source: source.name, rows: rows)
             }
         }
         var fullReason: String? = options.full ? "requested" : nil
@@ -140,13 +137,6 @@ public final class Reindexer {
         try queue.close()
         return PlanReport(output: job.output, fullReason: fullReason, sources: plans, full: fullReason != nil,
                           batchSize: job.model.batchSize, maxBatchTokens: job.model.maxBatchTokens, throughput: throughput)
-    }
-
-    static func stage(_ queue: DatabaseQueue, source: String, rows: [ScannedRow]) async throws {
-        try await queue.write { db in
-            let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scan.rows(source, source_id, hash, input, truncated) VALUES (?, ?, ?, ?, ?)")
-            for row in rows { try statement.execute(arguments: [source, row.sourceID, row.hash, row.input, row.truncated]) }
-        }
     }
 
     // MARK: - Run

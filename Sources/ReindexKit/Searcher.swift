@@ -60,9 +60,7 @@ public final class Searcher: Sendable {
         let queue = try DatabaseQueue()
         defer { try? queue.close() }
         do {
-            try await queue.writeWithoutTransaction { db in
-                try db.execute(sql: "ATTACH DATABASE ? AS live", arguments: [Planner.uri(readOnly: path)])
-            }
+            try Planner.attachReadOnly(queue, path: path)
         } catch {
             throw ReindexError.inconsistent(detail: "\(path): cannot open it read-only: \(Planner.describe(error))")
         }

@@ -74,12 +74,8 @@ public final class VectorStore: Sendable {
                 try db.execute(sql: """
                     CREATE TABLE IF NOT EXISTS work_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
                     CREATE TABLE IF NOT EXISTS work_copied(id INTEGER PRIMARY KEY);
-                    ATTACH DATABASE '' AS scan;
-                    PRAGMA scan.journal_mode = OFF;
-                    PRAGMA scan.synchronous = OFF;
-                    PRAGMA scan.cache_size = -4000;
                     """)
-                try db.execute(sql: Self.scanSchema)
+                try Self.attachScan(db)
             }
         } catch let error as DatabaseError {
             throw ReindexError.io(path: path, detail: "cannot create the work file: \(error.message ?? "\(error)")")
@@ -151,7 +147,21 @@ public final class VectorStore: Sendable {
 
     // MARK: Staging
 
-    public func stage(source: String, rows: [ScannedRow]) async throws {
+    /// Attaches `scan`, the private staging database: anonymous, so SQLite
+    /// deletes it on close and even after a crash, and nothing appears beside
+    /// the output (dry runs and `verify` stage there too).
+    static func attachScan(_ db: Database) throws {
+        try db.execute(sql: """
+            ATTACH DATABASE '' AS scan;
+            PRAGMA scan.journal_mode = OFF;
+            PRAGMA scan.synchronous = OFF;
+            PRAGMA scan.cache_size = -4000;
+            """)
+        try db.execute(sql: scanSchema)
+    }
+
+    /// Stages one page of scanned rows in `scan` on any connection that attached it.
+    static func stage(_ queue: DatabaseQueue, source: String, rows: [ScannedRow]) async throws {
         try await queue.write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated) VALUES (?, ?, ?, ?, ?)")
             for row in rows {
@@ -162,6 +172,10 @@ public final class VectorStore: Sendable {
                 }
             }
         }
+    }
+
+    public func stage(source: String, rows: [ScannedRow]) async throws {
+        try await Self.stage(queue, source: source, rows: rows)
     }
 
     // MARK: Writing

@@ -55,8 +55,7 @@ public final class Verifier: Sendable {
         defer { try? queue.close() }
         let vecVersion = try await queue.writeWithoutTransaction { db -> String? in
             let version = ext.flatMap { try? $0.load(into: db) }
-            try db.execute(sql: "ATTACH DATABASE '' AS scan; PRAGMA scan.journal_mode = OFF; PRAGMA scan.synchronous = OFF")
-            try db.execute(sql: VectorStore.scanSchema)
+            try VectorStore.attachScan(db)
             return version
         }
         if ext != nil, vecVersion == nil {
@@ -64,14 +63,12 @@ public final class Verifier: Sendable {
         }
         for source in job.sources {
             let counts = try await scanner.scan(source, model: job.model) { rows in
-                try await Reindexer.stage(queue, source: source.name, rows: rows)
+                try await VectorStore.stage(queue, source: source.name, rows: rows)
             }
             report.scanned += counts.scanned
         }
         do {
-            try await queue.writeWithoutTransaction { db in
-                try db.execute(sql: "ATTACH DATABASE ? AS live", arguments: [Planner.uri(readOnly: path)])
-            }
+            try Planner.attachReadOnly(queue, path: path)
         } catch {
             report.problem("cannot open the vector file read-only: \(Planner.describe(error))")
             return report

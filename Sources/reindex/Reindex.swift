@@ -48,6 +48,11 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json, markdown
 }
 
+/// `verify` and `search` print text or JSON only.
+enum ReportFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
 /// Maps typed errors to `error: …` on stderr and their exit code.
 func runReporting<T>(_ body: () async throws -> T) async throws -> T {
     do {

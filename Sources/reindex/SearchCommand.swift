@@ -21,11 +21,10 @@ struct SearchCommand: AsyncParsableCommand {
     var k: Int = 10
 
     @Option(name: .long, help: "Output format: text or json.")
-    var format: OutputFormat = .text
+    var format: ReportFormat = .text
 
     func validate() throws {
         guard (1...10_000).contains(k) else { throw ValidationError("--k must be from 1 to 10000 (got \(k))") }
-        if format == .markdown { throw ValidationError("--format must be text or json") }
         if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty") }
     }
 

@@ -19,11 +19,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @OptionGroup var vecOptions: VecOptions
 
     @Option(name: .long, help: "Report format: text or json.")
-    var format: OutputFormat = .text
+    var format: ReportFormat = .text
 
-    func validate() throws {
-        if format == .markdown { throw ValidationError("--format must be text or json") }
-    }
 
     func run() async throws {
         let logger = bootstrapLogging(quiet: jobOptions.quiet)

@@ -44,4 +44,18 @@ struct JobFileTests {
         #expect(r.stderr.contains("job.yml") || r.stderr.contains("source \"message\""), "\(name) names the file or source: \(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "\(name): nothing may be created")
     }
+
+    @Test(arguments: [false, true])
+    func duplicateIdsAreRefusedByRunsAndDryRunsAlike(dryRun: Bool) throws {
+        let yaml = Self.base.replacingOccurrences(of: #"SELECT id, content AS text FROM "Message""#,
+                                                  with: #"SELECT id, content AS text FROM "Message" UNION ALL SELECT id, content FROM "Message""#)
+        let dir = try E2E.tempDir("dup\(dryRun)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 20, knowledge: 2)
+        let job = dir.appendingPathComponent("job.yml")
+        try yaml.write(to: job, atomically: true, encoding: .utf8)
+        let r = try E2E.reindex(["--job", job.path, dryRun ? "--dry-run" : "--full"])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(r.stderr.contains("twice; ids must be unique"))
+    }
 }
