@@ -53,7 +53,8 @@ public final class BatchEmbedder: Sendable {
             return try check(rows, vectors)
         case .tooLarge(let message):
             guard rows.count > 1 else {
-                return try await single(rows[0], message: message)
+                // One input alone is too large (413, or over TEI's max_batch_tokens): shorten it.
+                return try await single(rows[0], message: message, tooLong: true)
             }
             let smaller = Swift.max(1, rows.count / 2)
             if limit.shrink(to: smaller) {
@@ -62,7 +63,7 @@ public final class BatchEmbedder: Sendable {
             return try await halves(rows)
         case .badInput(let message):
             guard rows.count > 1 else {
-                return try await single(rows[0], message: message)
+                return try await single(rows[0], message: message, tooLong: Self.isTooLong(message))
             }
             return try await halves(rows)
         }
@@ -77,23 +78,27 @@ public final class BatchEmbedder: Sendable {
 
     /// One row the server rejected: shorten it when the server says it is too
     /// long, otherwise record it as failed.
-    private func single(_ pending: PendingRow, message: String) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+    private func single(_ pending: PendingRow, message: String, tooLong: Bool) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         var current = pending
         var lastMessage = message
-        while Self.isTooLong(lastMessage) {
+        var tooLong = tooLong
+        while tooLong {
             let prefix = model.prefix
             let body = current.row.input.unicodeScalars.dropFirst(prefix.unicodeScalars.count)
             guard body.count >= 32 else { break }
             let shorter = prefix + String(String.UnicodeScalarView(body.prefix(body.count / 2)))
-            if !current.row.truncated { counters.add("truncated_adaptive") }
+            if !current.row.truncated { counters.add("truncated:\(pending.source)") }
             current.row.input = shorter
             current.row.truncated = true
             switch try await send([shorter]) {
             case .vectors(let v):
                 logger.info("shortened an input the server found too long", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "chars": "\(shorter.unicodeScalars.count)"])
                 return try check([current], v)
-            case .tooLarge(let m), .badInput(let m):
+            case .tooLarge(let m):
                 lastMessage = m
+            case .badInput(let m):
+                lastMessage = m
+                tooLong = Self.isTooLong(m)
             }
         }
         logger.warning("the model rejected a row; recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "error": "\(lastMessage)"])

@@ -292,11 +292,12 @@ public final class Reindexer {
         let reusedBySource = try Self.countBySource(store.queue, sql: "SELECT m.source, count(*) FROM items m JOIN work_copied c ON c.id = m.id GROUP BY m.source")
 
         // embed
+        var tokenLimit = job.model.maxBatchTokens
         if let limits = try await client.limits() {
             if let n = limits.maxBatchSize { limit.shrink(to: n) }
+            if let t = limits.maxBatchTokens { tokenLimit = min(tokenLimit, t) }
             logger.info("server limits", metadata: ["max_batch": "\(limits.maxBatchSize.map(String.init) ?? "-")", "max_batch_tokens": "\(limits.maxBatchTokens.map(String.init) ?? "-")"])
         }
-        let tokenLimit = job.model.maxBatchTokens
         if probes.isEmpty {
             probes = try await Probe.embed(Probe.texts, model: job.model, embedder: embedder)
         }
@@ -364,7 +365,8 @@ public final class Reindexer {
         let failedBySource = Dictionary(grouping: failedRows, by: \.source).mapValues(\.count)
         summary.sources = plans.map { p in
             var s = SourceSummary(name: p.name)
-            s.scanned = p.scanned; s.skipped = p.skipped; s.truncated = p.truncated
+            s.scanned = p.scanned; s.skipped = p.skipped
+            s.truncated = p.truncated + counters["truncated:\(p.name)"]
             s.unchanged = isFull ? 0 : p.unchanged
             s.added = isFull ? p.eligible : p.added
             s.changed = isFull ? 0 : p.changed

@@ -49,7 +49,9 @@ import Testing
         defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
         let ref = try reference(s)
         try s.server.reset()
-        if provider == "tei" { try s.server.faults(["max_batch": 10]) }
+        // TEI announces 10 inputs and 2,500 tokens per request in /info (the longest input has
+        // 2,000); the job must stay within both.
+        if provider == "tei" { try s.server.faults(["max_batch": 10, "max_batch_tokens": 2500]) }
         let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["provider": provider, "batch-size": "64", "truncate": "true"])
         let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -61,6 +63,12 @@ import Testing
             #expect(byPath(stats, "/info") == 1, "TEI's /info is read first")
             // /info said 10 per request: no request was refused for its size.
             #expect((stats["statuses"] as? [String: Int])?["422"] == nil)
+            #expect((stats["statuses"] as? [String: Int])?["413"] == nil, "batches stay within max_batch_tokens")
+            // A single input over the server's token budget is shortened, not failed.
+            try s.server.faults(["max_batch": 10, "max_batch_tokens": 1000])
+            let small = try E2E.reindex(["--job", job.path, "--full", "--restart", "--format", "json"])
+            #expect(small.status == 0, "\(small.stderr)")
+            #expect((try E2E.json(small.stdout)["truncated"] as? Int ?? 0) >= 1)
             let n = ref.count + Probe.count
             #expect((stats["requests"] as? Int ?? 0) >= (n + 9) / 10)
         }
