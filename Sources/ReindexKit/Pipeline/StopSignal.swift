@@ -1,21 +1,5 @@
 import Foundation
 
-/// Counters shared by concurrent batches; read by progress and the summary.
-public final class RunCounters: @unchecked Sendable {
-    private let lock = NSLock()
-    private var values: [String: Int] = [:]
-
-    public init() {}
-
-    public func add(_ key: String, _ n: Int = 1) {
-        lock.withLock { values[key, default: 0] += n }
-    }
-
-    public subscript(key: String) -> Int {
-        lock.withLock { values[key, default: 0] }
-    }
-}
-
 /// A graceful-stop request (SIGINT/SIGTERM): no new batches start; in-flight
 /// ones may finish and commit.
 public final class StopSignal: @unchecked Sendable {

@@ -2,23 +2,6 @@ import Foundation
 import GRDB
 import Logging
 
-/// How a run may deviate from the plain command.
-public struct RunOptions: Sendable {
-    public enum ModelChange: String, Sendable { case stop, full }
-    public var full = false
-    public var restart = false
-    public var force = false
-    public var onModelChange: ModelChange = .stop
-    public var progress: ProgressReporter.Mode = .auto
-    /// How long in-flight batches may finish after SIGINT/SIGTERM.
-    public var grace: Duration = .seconds(10)
-    /// sqlite-vec's loadable extension (`--sqlite-vec`, else `SQLITE_VEC_PATH`, else the Python package).
-    public var sqliteVecPath: String?
-    /// Local directory for the work file when the output is on a network filesystem (`--work-dir`).
-    public var workDirectory: String?
-    public init() {}
-}
-
 /// The pipeline of DESIGN.md: scan → plan → reuse → embed → index → verify →
 /// publish. Owns the order of the stages and the invariants between them;
 /// each stage lives in its own type.
@@ -438,12 +421,5 @@ public final class Reindexer {
 
     static func liveFailures(_ queue: DatabaseQueue) throws -> Int {
         try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM live.failures") ?? 0 }
-    }
-}
-
-extension Duration {
-    var seconds: Double {
-        let c = components
-        return Double(c.seconds) + Double(c.attoseconds) / 1e18
     }
 }

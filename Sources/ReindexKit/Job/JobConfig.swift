@@ -1,0 +1,101 @@
+import Foundation
+import Yams
+
+/// A parsed, validated job file. Paths are absolute (relative ones are
+/// resolved against the job file's directory) and `${VAR}` is expanded, so
+/// the rest of the program never looks at the YAML again.
+public struct JobConfig: Sendable, Equatable {
+    public enum IndexMode: String, Sendable, Equatable { case auto, vec0, none }
+
+    public struct Source: Sendable, Equatable {
+        public var name: String
+        public var query: String
+    }
+
+    public var file: String
+    public var name: String
+    public var primary: String
+    public var output: String
+    public var index: IndexMode
+    public var sources: [Source]
+    public var model: ModelConfig
+
+    /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
+    public mutating func apply(primary: String?, output: String?, modelURL: String?) {
+        let cwd = FileManager.default.currentDirectoryPath
+        if let primary { self.primary = JobConfig.absolute(primary, relativeTo: cwd) }
+        if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
+        if let modelURL { self.model.url = modelURL }
+    }
+
+    /// Reads and validates a job file.
+    public static func load(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> JobConfig {
+        let url = URL(fileURLWithPath: path)
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw ReindexError.usage("job file \(path): cannot read it (\(error.localizedDescription)) — pass an existing YAML file with --job")
+        }
+        return try parse(yaml: text, file: url.standardizedFileURL.path, environment: environment)
+    }
+
+    /// Parses job YAML; `file` names the job in messages and anchors relative paths.
+    public static func parse(yaml: String, file: String, environment: [String: String] = [:]) throws -> JobConfig {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ReindexError.jobFile(file: file, key: "(document)", detail: "not valid YAML: \(error)")
+        }
+        let reader = YAMLReader(file: file, environment: environment)
+        guard let root = node else {
+            throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
+        }
+        let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model"])
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+
+        let name = try reader.requiredString(top, "name")
+        guard name.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil else {
+            throw ReindexError.jobFile(file: file, key: "name", detail: "expected letters, digits, '.', '_' or '-' (got \"\(name)\")")
+        }
+        let primary = absolute(try reader.requiredString(top, "primary"), relativeTo: base)
+        let output = absolute(try reader.requiredString(top, "output"), relativeTo: base)
+        let indexText = try reader.optionalString(top, "index") ?? "auto"
+        guard let index = IndexMode(rawValue: indexText) else {
+            throw ReindexError.jobFile(file: file, key: "index", detail: "expected one of vec0, none, auto (got \"\(indexText)\")")
+        }
+
+        guard let sourcesNode = top["sources"] else {
+            throw ReindexError.jobFile(file: file, key: "sources", detail: "missing; expected a list of {name, query}")
+        }
+        guard let list = sourcesNode.sequence, !list.isEmpty else {
+            throw ReindexError.jobFile(file: file, key: "sources", detail: "expected a non-empty list of {name, query}")
+        }
+        var sources: [Source] = []
+        for (i, item) in list.enumerated() {
+            let key = "sources[\(i)]"
+            let map = try reader.mapping(item, key: key, allowed: ["name", "query"])
+            let sname = try reader.requiredString(map, "name", prefix: key)
+            guard sname.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil else {
+                throw ReindexError.jobFile(file: file, key: "\(key).name", detail: "expected letters, digits, '.', '_' or '-' (got \"\(sname)\")")
+            }
+            if sources.contains(where: { $0.name == sname }) {
+                throw ReindexError.jobFile(file: file, key: "\(key).name", detail: "duplicate source name (got \"\(sname)\")")
+            }
+            let query = try reader.requiredString(map, "query", prefix: key)
+            sources.append(Source(name: sname, query: query))
+        }
+
+        guard let modelNode = top["model"] else {
+            throw ReindexError.jobFile(file: file, key: "model", detail: "missing; expected a mapping with provider, url, name, dimensions")
+        }
+        let model = try ModelConfig.parse(modelNode, reader: reader, base: base)
+        return JobConfig(file: file, name: name, primary: primary, output: output, index: index, sources: sources, model: model)
+    }
+
+    static func absolute(_ path: String, relativeTo base: String) -> String {
+        let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : URL(fileURLWithPath: base).appendingPathComponent(path)
+        return url.standardizedFileURL.path
+    }
+}
