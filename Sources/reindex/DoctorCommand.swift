@@ -16,9 +16,7 @@ struct DoctorCommand: AsyncParsableCommand {
     func run() async throws {
         _ = bootstrapLogging(quiet: true)
         try await runReporting {
-            var options = RunOptions()
-            options.workDirectory = workDir
-            print(Doctor.report(job: try jobOptions.load(), options: options))
+            print(Doctor.report(job: try jobOptions.load(), workDirectory: workDir))
         }
     }
 }

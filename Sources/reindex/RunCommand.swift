@@ -31,7 +31,7 @@ struct RunCommand: AsyncParsableCommand {
     var force = false
 
     @Option(name: .customLong("on-model-change"), help: ArgumentHelp("When the model's vectors drifted: stop (exit 65) or full (rebuild).", valueName: "stop|full"))
-    var onModelChange: String = "stop"
+    var onModelChange: RunOptions.ModelChange = .stop
 
     @Option(name: .long, help: "Summary format: text, json or markdown (markdown for --dry-run).")
     var format: OutputFormat = .text
@@ -43,9 +43,6 @@ struct RunCommand: AsyncParsableCommand {
     var metricsFile: String?
 
     func validate() throws {
-        guard RunOptions.ModelChange(rawValue: onModelChange) != nil else {
-            throw ValidationError("--on-model-change must be stop or full (got \(onModelChange))")
-        }
         if format == .markdown && !dryRun {
             throw ValidationError("--format markdown is only for --dry-run")
         }
@@ -54,13 +51,13 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(quiet: jobOptions.quiet)
         try await runReporting {
-            VectorNormalizer.configure()
+            BLAS.configure()
             let job = try jobOptions.load()
             var options = RunOptions()
             options.full = full
             options.restart = restart
             options.force = force
-            options.onModelChange = RunOptions.ModelChange(rawValue: onModelChange)!
+            options.onModelChange = onModelChange
             options.progress = jobOptions.quiet ? .quiet : .auto
             options.workDirectory = workDir.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             // A size limit (ulimit -f) must be an error with a path, not a silent death.
@@ -71,7 +68,7 @@ struct RunCommand: AsyncParsableCommand {
             defer { signals.cancel() }
             let reindexer = Reindexer(job: job, options: options, logger: logger, stop: stop)
             if dryRun {
-                let plan = try await reindexer.plan()
+                let plan = try await reindexer.dryRun()
                 switch format {
                 case .text: print(plan.text())
                 case .json: print(plan.json())
@@ -127,3 +124,5 @@ final class SignalHandler: @unchecked Sendable {
         signal(SIGTERM, SIG_DFL)
     }
 }
+
+extension RunOptions.ModelChange: ExpressibleByArgument {}

@@ -31,7 +31,7 @@ struct SearchCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(quiet: jobOptions.quiet)
         try await runReporting {
-            VectorNormalizer.configure()
+            BLAS.configure()
             let job = try jobOptions.load()
             let report = try await Searcher(job: job, logger: logger).search(query, k: k)
             print(format == .json ? report.json() : report.text())

@@ -25,7 +25,7 @@ struct VerifyCommand: AsyncParsableCommand {
     func run() async throws {
         let logger = bootstrapLogging(quiet: jobOptions.quiet)
         try await runReporting {
-            VectorNormalizer.configure()
+            BLAS.configure()
             let job = try jobOptions.load()
             let report = try await Verifier(job: job, sqliteVecPath: vecOptions.sqliteVec, logger: logger).run()
             print(format == .json ? report.json() : report.text())

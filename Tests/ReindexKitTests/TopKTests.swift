@@ -22,7 +22,7 @@ struct TopKTests {
         let vectors: [[Float]] = (0..<n).map { _ in (0..<d).map { _ in Float.random(in: -1...1, using: &rng) } }
         let query: [Float] = (0..<d).map { _ in Float.random(in: -1...1, using: &rng) }
         var next = 0
-        let got = VectorNormalizer.topK(query: query, k: 10, blockRows: blockRows) { matrix, ids in
+        let got = ExactRanker.topK(query: query, k: 10, blockRows: blockRows) { matrix, ids in
             var rows = 0
             while rows < blockRows, next < n {
                 for j in 0..<d { matrix[rows * d + j] = vectors[next][j] }

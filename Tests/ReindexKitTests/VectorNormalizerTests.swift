@@ -6,7 +6,7 @@ struct VectorNormalizerTests {
     @Test func normalizesToUnitLength() throws {
         var v: [Float] = (0..<384).map { Float($0 % 7) - 3.5 }
         try v.withUnsafeMutableBufferPointer { try VectorNormalizer.normalize($0) }
-        let n = v.withUnsafeBufferPointer { VectorNormalizer.norm($0) }
+        let n = v.withUnsafeBufferPointer { BLAS.norm($0) }
         #expect(abs(n - 1) < 1e-6)
     }
 
@@ -24,7 +24,7 @@ struct VectorNormalizerTests {
         let q: [Float] = [0.6, 0.8]
         var s = [Float](repeating: 0, count: 3)
         m.withUnsafeBufferPointer { mp in q.withUnsafeBufferPointer { qp in s.withUnsafeMutableBufferPointer { sp in
-            VectorNormalizer.scores(matrix: mp, rows: 3, dimensions: 2, query: qp, into: sp)
+            BLAS.scores(matrix: mp, rows: 3, dimensions: 2, query: qp, into: sp)
         } } }
         #expect(abs(s[0] - 0.6) < 1e-6 && abs(s[1] - 0.8) < 1e-6 && abs(s[2] - 1) < 1e-6)
     }

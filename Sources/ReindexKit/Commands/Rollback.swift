@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 
 /// `reindex rollback`: puts `<output>.prev` back in place atomically, under
@@ -7,26 +6,29 @@ import Logging
 /// rollback rolls forward again.
 public enum Rollback {
     public static func run(job: JobConfig, logger: Logger) throws -> String {
-        let output = job.output, prev = job.output + ".prev"
+        let paths = OutputPaths(output: job.output)
+        let output = paths.output, prev = paths.prev
         guard FileOps.exists(prev) else {
-            throw ReindexError.usage("rollback: there is no \(prev) to restore (it is kept by each successful publish)")
+            throw ReindexError.usage("rollback: there is no \(prev) to restore (it is kept by each successful publish) — nothing to roll back to; rebuild with `reindex --full` instead")
         }
-        let lock = try RunLock(output: output)
+        let lock = try RunLock(path: paths.lock)
         defer { lock.release() }
-        let stale = FileOps.sidecars(of: output) + FileOps.sidecars(of: prev)
-        guard stale.isEmpty else { throw ReindexError.staleSidecars(paths: stale) }
-        var config = Configuration()
-        config.readonly = true
+        let stale = OutputPaths.sidecars(of: output) + OutputPaths.sidecars(of: prev)
+        guard stale.isEmpty else {
+            throw ReindexError.staleSidecars(paths: stale, remedy: "find out who opened the vector file for writing and stop it, then move them aside; rollback refuses to rename over them")
+        }
         let check: [String]
         do {
-            let q = try DatabaseQueue(path: Planner.uri(readOnly: prev), configuration: config)
-            check = try q.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check(3)") }
+            let q = try LiveFile.open(prev)
+            check = try q.read { db in try VectorFileCheck.quickCheck(db, schema: "main") }
             try q.close()
         } catch {
-            throw ReindexError.inconsistent(detail: "\(prev) cannot be read (\(error)); not restoring it")
+            throw ReindexError.inconsistent(detail: "\(prev) cannot be read (\(LiveFile.describe(error))); not restoring it — rebuild with `reindex --full` instead")
         }
-        guard check == ["ok"] else { throw ReindexError.inconsistent(detail: "\(prev) fails quick_check (\(check.joined(separator: "; "))); not restoring it") }
-        let swap = output + ".work-rollback"
+        guard check == ["ok"] else {
+            throw ReindexError.inconsistent(detail: "\(prev) fails quick_check (got \(check.joined(separator: "; "))); not restoring it — rebuild with `reindex --full` instead")
+        }
+        let swap = paths.rollbackSwap
         FileOps.remove(swap)
         let hadOutput = FileOps.exists(output)
         if hadOutput, link(output, swap) != 0 {

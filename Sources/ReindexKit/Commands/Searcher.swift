@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Logging
 
 /// `reindex search`: embeds a query with the job's model (and
@@ -19,93 +18,48 @@ public final class Searcher: Sendable {
     }
 
     public func search(_ text: String, k: Int) async throws -> SearchReport {
-        try Reindexer.checkPaths(job)
+        try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
         let path = job.output
         guard FileOps.exists(path) else {
             throw ReindexError.io(path: path, detail: "no vector file — run `reindex --job \(job.file)` to build it")
         }
-        if let problem = Verifier.header(path) {
+        if let problem = LiveFile.headerProblem(path) {
             throw ReindexError.inconsistent(detail: "\(path): \(problem)")
         }
         let scanner = try SourceScanner(path: job.primary, logger: logger)
-        let queue = try DatabaseQueue()
-        defer { try? queue.close() }
-        do {
-            try Planner.attachReadOnly(queue, path: path)
-        } catch {
-            throw ReindexError.inconsistent(detail: "\(path): cannot open it read-only: \(Planner.describe(error))")
+        let file = try LiveFileReader(path: path)
+        let meta = try file.meta()
+        guard meta[.format] == VectorFileFormat.version else {
+            throw ReindexError.inconsistent(detail: "\(path) is not a \(VectorFileFormat.version) file (got format \(meta[.format] ?? "missing")) — rebuild it with `reindex --job \(job.file) --full`")
         }
-        defer { Planner.detachLive(queue) }
-        let meta = try Self.meta(queue, path: path)
-        guard meta["format"] == VectorStore.format else {
-            throw ReindexError.inconsistent(detail: "\(path) is not a \(VectorStore.format) file (format \(meta["format"] ?? "missing"))")
-        }
-        guard meta["model"] == job.model.name, meta["dimensions"] == String(job.model.dimensions) else {
-            throw ReindexError.inconsistent(detail: "\(path) was built with model \(meta["model"] ?? "?") (\(meta["dimensions"] ?? "?") dimensions), the job uses \(job.model.name) (\(job.model.dimensions)) — rebuild it with `reindex --job \(job.file) --full`")
+        guard meta[.model] == job.model.name, meta[.dimensions] == String(job.model.dimensions) else {
+            throw ReindexError.inconsistent(detail: "\(path) was built with model \(meta[.model] ?? "?") (\(meta[.dimensions] ?? "?") dimensions), the job uses \(job.model.name) (\(job.model.dimensions)) — rebuild it with `reindex --job \(job.file) --full`")
         }
 
         let query = try await embed(text)
-        let d = job.model.dimensions
-        let ranked = try await queue.read { db -> [(id: Int64, score: Float)] in
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, embedding FROM live.items ORDER BY id")
-            return try VectorNormalizer.topK(query: query, k: k) { matrix, ids in
-                let capacity = matrix.count / d
-                var n = 0
-                while n < capacity, let row = try rows.next() {
-                    let stored = try row.withUnsafeData(atIndex: 1) { data -> Bool in
-                        guard let data, data.count == d * 4 else { return false }
-                        data.withUnsafeBytes { src in
-                            UnsafeMutableRawPointer(matrix.baseAddress! + n * d).copyMemory(from: src.baseAddress!, byteCount: d * 4)
-                        }
-                        return true
-                    }
-                    guard stored else {
-                        throw ReindexError.inconsistent(detail: "item \(row[0] as Int64) does not have \(d) float32 dimensions — run `reindex verify`")
-                    }
-                    ids.append(row[0])
-                    n += 1
-                }
-                return n
-            }
-        }
-
+        let ranked = try file.rank(query: query, k: k, dimensions: job.model.dimensions)
         var hits: [SearchHit] = []
         for (id, score) in ranked {
-            guard let row = try queue.read({ db in try Row.fetchOne(db, sql: "SELECT source, source_id FROM live.items WHERE id = ?", arguments: [id]) }) else { continue }
-            let source: String = row[0], sourceID: String = row[1]
+            guard let key = try file.key(of: id) else { continue }
             var line: String?
-            if let config = job.sources.first(where: { $0.name == source }), let full = try scanner.text(config, id: sourceID) {
+            if let config = job.sources.first(where: { $0.name == key.source }), let full = try scanner.text(config, id: key.sourceID) {
                 line = Self.firstLine(full)
             }
-            hits.append(SearchHit(source: source, id: sourceID, score: score, text: line))
+            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, text: line))
         }
         return SearchReport(query: text, results: hits)
     }
 
-    static func meta(_ queue: DatabaseQueue, path: String) throws -> [String: String] {
-        do {
-            return try queue.read { db in
-                var out: [String: String] = [:]
-                for row in try Row.fetchAll(db, sql: "SELECT key, value FROM live.meta") { out[row[0]] = row[1] }
-                return out
-            }
-        } catch {
-            throw ReindexError.inconsistent(detail: "\(path): cannot read its meta table: \(Planner.describe(error)) — run `reindex verify`")
-        }
-    }
-
     /// The query's unit vector, from the job's model (started when the job manages it).
     func embed(_ text: String) async throws -> [Float] {
-        let reindexer = Reindexer(job: job, options: RunOptions(), logger: logger, environment: environment)
-        let embedder = BatchEmbedder(client: reindexer.makeClient(), model: job.model, counters: RunCounters(),
-                                     stop: StopSignal(), logger: logger, limit: BatchLimit(1))
+        let model = ModelSession(model: job.model, environment: environment, stop: StopSignal(), logger: logger, batchSize: 1)
         let server = try await ManagedServer.start(job.model.server, logger: logger)
         defer { server?.stop() }
         let input = job.model.queryPrefix + text
         let row = ScannedRow(sourceID: "query", hash: Data(), input: input, truncated: false)
-        let result = try await embedder.embed([PendingRow(source: "_query", row: row)])
+        let result = try await model.embedder.embed([PendingRow(source: "_query", row: row)])
         guard let item = result.items.first else {
-            throw ReindexError.modelResponse(detail: "the model rejected the query: \(result.failures.first?.error ?? "no vector")")
+            throw ReindexError.modelResponse(detail: "the model rejected the query (got: \(result.failures.first?.error ?? "no vector")) — shorten the query or check the model server's log")
         }
         return item.embedding.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }

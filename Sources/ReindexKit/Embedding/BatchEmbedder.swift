@@ -115,14 +115,14 @@ public final class BatchEmbedder: Sendable {
 
     private func check(_ rows: [PendingRow], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         guard vectors.count == rows.count else {
-            throw ReindexError.modelResponse(detail: "asked for \(rows.count) embeddings, got \(vectors.count)")
+            throw ReindexError.modelResponse(detail: "asked \(url) for \(rows.count) embeddings (got \(vectors.count)) — the server or a proxy in front of it is misbehaving; check its log, then rerun to resume")
         }
         var items: [EmbeddedItem] = []
         var failures: [FailedItem] = []
         items.reserveCapacity(rows.count)
         for (pending, vector) in zip(rows, vectors) {
             guard vector.count == model.dimensions else {
-                throw ReindexError.modelResponse(detail: "the model returned \(vector.count) dimensions for \(pending.source) id \(pending.row.sourceID), the job declares model.dimensions: \(model.dimensions) — set it to the model's real dimension (or pick the model that has \(model.dimensions))")
+                throw ReindexError.configuration(key: "model.dimensions", detail: "the job declares \(model.dimensions), but \(model.name) at \(url) returned \(vector.count) dimensions for \(pending.source) id \(pending.row.sourceID) (got \(vector.count)) — set model.dimensions to \(vector.count), or point model.name/model.url at a model with \(model.dimensions); rerunning alone cannot fix it")
             }
             var v = vector
             do {
@@ -172,21 +172,21 @@ public final class BatchEmbedder: Sendable {
                         // llama.cpp answers 500 when one input outgrows its batch: an input problem, not an outage.
                         return .badInput(message)
                     case 401, 403:
-                        throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (HTTP \(status): \(message)); check the key in the variable named by model.api-key-env")
+                        throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (got HTTP \(status): \(message)) — check the key in the environment variable named by model.api-key-env; committed work is kept, rerun to resume")
                     case 404:
-                        throw ReindexError.modelUnavailable(url: url, detail: "HTTP 404 (\(message)); check model.url, model.provider and model.name")
+                        throw ReindexError.modelUnavailable(url: url, detail: "not found (got HTTP 404: \(message)) — check model.url, model.provider and model.name in the job file")
                     case 408, 425, 429, 500...599:
                         lastProblem = "HTTP \(status): \(message)"
                         retryAfter = after
                     default:
-                        throw ReindexError.modelUnavailable(url: url, detail: "unexpected HTTP \(status): \(message)")
+                        throw ReindexError.modelUnavailable(url: url, detail: "unexpected answer (got HTTP \(status): \(message)) — check model.url and model.provider; committed work is kept, rerun to resume")
                     }
                 }
             } catch let error as TransportError {
                 lastProblem = error.message
             }
             guard attempt < model.maxRetries else {
-                throw ReindexError.modelUnavailable(url: url, detail: "gave up after \(attempt + 1) attempts; last error: \(lastProblem)")
+                throw ReindexError.modelUnavailable(url: url, detail: "gave up after \(attempt + 1) attempts (got \(lastProblem)) — check that the server is running and reachable; committed work is kept, rerun the same command to resume")
             }
             attempt += 1
             counters.add("retries")

@@ -11,6 +11,8 @@ public enum ExitCodes {
     public static let noInput: Int32 = 66
     public static let unavailable: Int32 = 69
     public static let software: Int32 = 70
+    /// The job does not match the model server (EX_CONFIG): fix the job file.
+    public static let config: Int32 = 78
     public static let cantCreate: Int32 = 73
     public static let ioError: Int32 = 74
     public static let tempFail: Int32 = 75

@@ -2,7 +2,7 @@ import Foundation
 
 /// How a run may deviate from the plain command.
 public struct RunOptions: Sendable {
-    public enum ModelChange: String, Sendable { case stop, full }
+    public enum ModelChange: String, Sendable, CaseIterable { case stop, full }
     public var full = false
     public var restart = false
     public var force = false

@@ -50,8 +50,14 @@ public final class SourceScanner: Sendable {
             // Fails here, not mid-scan, when the file is not a database.
             _ = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_schema") }
         } catch let error as DatabaseError {
-            throw ReindexError.primary(path: path, detail: "cannot open it read-only: \(error.message ?? "\(error)") (SQLite code \(error.resultCode.rawValue))")
+            throw ReindexError.primary(path: path, detail: "cannot open it read-only (got SQLite code \(error.resultCode.rawValue): \(error.message ?? "\(error)")) — check `primary` points at the application's SQLite database and that this user may read it")
         }
+    }
+
+    /// Opens the job's primary and checks every source query before any work.
+    public convenience init(job: JobConfig, logger: Logger) throws {
+        try self.init(path: job.primary, logger: logger)
+        for source in job.sources { try validate(source) }
     }
 
     /// Refuses, before any work, a query that could write or lacks `id`/`text`.
@@ -60,7 +66,7 @@ public final class SourceScanner: Sendable {
             try queue.read { db in
                 let statement = try db.makeStatement(sql: Self.trimmed(source.query))
                 guard statement.isReadonly else {
-                    throw ReindexError.sourceQuery(source: source.name, detail: "the query is not read-only; expected a SELECT returning the columns id and text")
+                    throw ReindexError.sourceQuery(source: source.name, detail: "the query is not read-only (got a statement that writes) — use a SELECT returning the columns id and text")
                 }
                 let columns = statement.columnNames
                 for needed in ["id", "text"] where !columns.contains(needed) {
@@ -71,7 +77,7 @@ public final class SourceScanner: Sendable {
         } catch let error as ReindexError {
             throw error
         } catch let error as DatabaseError {
-            throw ReindexError.sourceQuery(source: source.name, detail: "SQL error: \(error.message ?? "\(error)")")
+            throw ReindexError.sourceQuery(source: source.name, detail: "the query does not compile (got SQLite: \(error.message ?? "\(error)")) — fix it in the job file; it must be a SELECT returning id and text")
         }
     }
 
@@ -114,7 +120,7 @@ public final class SourceScanner: Sendable {
                     return out
                 }
             } catch let error as DatabaseError {
-                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page failed: \(error.message ?? "\(error)")")
+                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page failed (got SQLite: \(error.message ?? "\(error)")) — check the primary with `sqlite3 PRIMARY 'PRAGMA quick_check'`; nothing was published, rerun to resume")
             }
             let elapsed = ContinuousClock.now - started
             stats.record(elapsed)
@@ -154,8 +160,13 @@ public final class SourceScanner: Sendable {
                 return try DatabaseValue.fetchOne(db, sql: sql, arguments: [id]).flatMap(Self.textString)
             }
         } catch let error as DatabaseError {
-            throw ReindexError.sourceQuery(source: source.name, detail: "reading one row failed: \(error.message ?? "\(error)")")
+            throw ReindexError.sourceQuery(source: source.name, detail: "reading one row failed (got SQLite: \(error.message ?? "\(error)")) — check the primary with `sqlite3 PRIMARY 'PRAGMA quick_check'`")
         }
+    }
+
+    /// The primary's journal mode (`doctor`), read without changing it.
+    public func journalMode() throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
     }
 
     /// Source ids are stored as text whatever their SQLite type.

@@ -38,7 +38,7 @@ public enum MetricsFile {
         } catch let error as ReindexError {
             throw error
         } catch {
-            throw ReindexError.io(path: path, detail: "cannot write the metrics file: \(error.localizedDescription)")
+            throw ReindexError.io(path: path, detail: "cannot write the metrics file (got \(error.localizedDescription)) — check --metrics-file's directory and permissions")
         }
     }
 

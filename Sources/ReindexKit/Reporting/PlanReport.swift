@@ -10,6 +10,16 @@ public struct PlanReport: Sendable {
     public var maxBatchTokens: Int
     public var throughput: Double?
 
+    init(job: JobConfig, plan: Plan) {
+        output = job.output
+        fullReason = plan.fullReason
+        sources = plan.sources
+        full = plan.isFull
+        batchSize = job.model.batchSize
+        maxBatchTokens = job.model.maxBatchTokens
+        throughput = plan.live?[.throughputItemsPerSecond].flatMap(Double.init)
+    }
+
     func toEmbed(_ p: SourcePlan) -> Int { full ? p.eligible : p.added + p.changed }
     func chars(_ p: SourcePlan) -> Int { p.charsToEmbed }
     public var toEmbedTotal: Int { sources.reduce(0) { $0 + toEmbed($1) } }

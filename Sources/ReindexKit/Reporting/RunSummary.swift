@@ -2,7 +2,7 @@ import Foundation
 
 /// What a run did: stdout's summary (text or one JSON object).
 public struct RunSummary: Sendable {
-    public var mode: String
+    public var mode: RunMode
     public var output: String
     public var fullReason: String?
     public var resumed = false
@@ -16,6 +16,11 @@ public struct RunSummary: Sendable {
     public var stages: [String: Double] = [:]
     public var longestReadMs = 0.0
     public var runID = ""
+
+    public init(mode: RunMode, output: String) {
+        self.mode = mode
+        self.output = output
+    }
 
     public var exitCode: Int32 { failed > 0 ? ExitCodes.partial : ExitCodes.success }
 
@@ -32,7 +37,7 @@ public struct RunSummary: Sendable {
         var sourcesJSON: [String: Any] = [:]
         for s in sources { sourcesJSON[s.name] = s.json }
         let object: [String: Any] = [
-            "mode": mode, "output": output, "full_reason": fullReason ?? NSNull(), "resumed": resumed,
+            "mode": mode.rawValue, "output": output, "full_reason": fullReason ?? NSNull(), "resumed": resumed,
             "published": published, "run_id": runID,
             "scanned": scanned, "skipped": skipped, "embedded": embedded, "reused": reused, "removed": removed,
             "failed": failed, "unchanged": total(\.unchanged), "added": total(\.added), "changed": total(\.changed),
@@ -53,7 +58,7 @@ public struct RunSummary: Sendable {
     public func text() -> String {
         var lines: [String] = []
         let what = published ? "published \(output)" : "nothing published (\(note ?? "no changes"))"
-        lines.append("reindex \(mode): \(what)")
+        lines.append("reindex \(mode.rawValue): \(what)")
         if let fullReason { lines.append("  full rebuild: \(fullReason)") }
         if published, let note { lines.append("  note: \(note)") }
         if resumed { lines.append("  resumed: \(total(\.carriedOver)) items carried over from the interrupted run") }

@@ -4,10 +4,7 @@ import Foundation
 /// problem means exit 65) and notes that are not problems.
 public struct VerifyReport: Sendable {
     /// A count and the first few ids (sorted) of one kind of discrepancy.
-    public struct IDList: Sendable {
-        public var count = 0
-        public var ids: [String] = []
-    }
+    public typealias IDList = SourceDiff.IDList
 
     public struct SourceCheck: Sendable {
         public var name: String
@@ -20,6 +17,19 @@ public struct VerifyReport: Sendable {
         public var extra = IDList()
         /// Rows recorded in `failures` (the model rejected them): reported, not a problem.
         public var failed = IDList()
+
+        public init(name: String) { self.name = name }
+
+        /// The verify vocabulary of a diff: missing, stale, extra.
+        init(_ diff: SourceDiff) {
+            name = diff.name
+            eligible = diff.staged
+            present = diff.unchanged
+            missing = diff.new
+            stale = diff.changed
+            extra = diff.removed
+            failed = diff.failed
+        }
 
         var json: [String: Any] {
             ["eligible": eligible, "present": present, "missing": missing.count, "stale": stale.count,

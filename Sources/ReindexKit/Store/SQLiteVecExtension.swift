@@ -101,10 +101,10 @@ public struct SQLiteVecExtension: Sendable, Equatable {
     @discardableResult
     public func load(into db: Database) throws -> String {
         guard let handle = db.sqliteConnection else {
-            throw ReindexError.internal("loading sqlite-vec: the connection is closed")
+            throw ReindexError.internal("loading sqlite-vec \(path): the connection is closed — report it")
         }
         guard sqlite3_enable_load_extension(handle, 1) == SQLITE_OK else {
-            throw ReindexError.usage("sqlite-vec \(path): this SQLite does not allow loading extensions")
+            throw ReindexError.usage("sqlite-vec \(path): this SQLite does not allow loading extensions (got an error from sqlite3_enable_load_extension) — use a SQLite built with extension loading, or `index: none`")
         }
         defer { sqlite3_enable_load_extension(handle, 0) }
         var message: UnsafeMutablePointer<CChar>?

@@ -25,7 +25,7 @@ public enum VecIndex {
     /// The index stage's result: a note for the summary and meta keys.
     public struct Outcome: Sendable {
         public var note: String?
-        public var meta: [String: String]
+        public var meta: [MetaKey: String]
     }
 
     /// Resolves `index:` against the extension's availability. `vec0` without
@@ -71,51 +71,48 @@ public enum VecIndex {
 
     /// Whether the live file's index is the one this run would build; a
     /// no-change run may only skip publishing when it is.
-    public static func liveMatches(_ liveMeta: [String: String]?, plan: Plan) -> Bool {
-        (liveMeta?["index"] ?? "none") == plan.wanted
+    public static func liveMatches(_ liveMeta: VectorFileMeta?, plan: Plan) -> Bool {
+        (liveMeta?[.index] ?? "none") == plan.wanted
     }
 
     /// Drops any `vec_items` left in the work file and, when wanted, builds it
-    /// anew from `items` in one transaction.
-    public static func build(store: VectorStore, plan: Plan, logger: Logger) throws -> Outcome {
-        let d = store.dimensions
+    /// anew from `items` in one transaction. Runs on the work file's connection.
+    static func build(_ db: Database, dimensions d: Int, plan: Plan, logger: Logger) throws -> Outcome {
         let started = ContinuousClock.now
-        return try store.queue.writeWithoutTransaction { db -> Outcome in
-            var version: String?
-            if let ext = plan.ext {
-                do {
-                    version = try ext.load(into: db)
-                } catch let error as ReindexError where plan.mode == .auto {
-                    logger.warning("sqlite-vec did not load; publishing without vec_items (index: auto)", metadata: ["error": "\(error)"])
-                }
+        var version: String?
+        if let ext = plan.ext {
+            do {
+                version = try ext.load(into: db)
+            } catch let error as ReindexError where plan.mode == .auto {
+                logger.warning("sqlite-vec did not load; publishing without vec_items (index: auto)", metadata: ["error": "\(error)"])
             }
-            try db.inTransaction {
-                if try exists(db, schema: "main") {
-                    // Left by an earlier attempt of a resumed run.
-                    if version != nil {
-                        try db.execute(sql: "DROP TABLE main.vec_items")
-                    } else {
-                        try dropWithoutExtension(db)
-                    }
-                }
-                if version != nil {
-                    try db.execute(sql: "CREATE VIRTUAL TABLE main.vec_items USING vec0(embedding float[\(d)] distance_metric=cosine)")
-                    try db.execute(sql: "INSERT INTO main.vec_items(rowid, embedding) SELECT id, embedding FROM main.items ORDER BY id")
-                }
-                return .commit
-            }
-            guard let version else {
-                let note = plan.mode == .none
-                    ? nil
-                    : "no vec_items index: sqlite-vec was not found or did not load (index: auto); pass --sqlite-vec or set SQLITE_VEC_PATH"
-                return Outcome(note: note, meta: ["index": "none"])
-            }
-            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
-            let seconds = (ContinuousClock.now - started).seconds
-            logger.info("built vec_items", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "sqlite_vec": "\(version)"])
-            return Outcome(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
-                           meta: ["index": "vec0", "sqlite_vec_version": version])
         }
+        try db.inTransaction {
+            if try exists(db, schema: "main") {
+                // Left by an earlier attempt of a resumed run.
+                if version != nil {
+                    try db.execute(sql: "DROP TABLE main.\(table)")
+                } else {
+                    try dropWithoutExtension(db)
+                }
+            }
+            if version != nil {
+                try db.execute(sql: "CREATE VIRTUAL TABLE main.\(table) USING vec0(embedding float[\(d)] distance_metric=\(VectorFileFormat.distance))")
+                try db.execute(sql: "INSERT INTO main.\(table)(rowid, embedding) SELECT id, embedding FROM main.items ORDER BY id")
+            }
+            return .commit
+        }
+        guard let version else {
+            let note = plan.mode == .none
+                ? nil
+                : "no vec_items index: sqlite-vec was not found or did not load (index: auto) — pass --sqlite-vec or set SQLITE_VEC_PATH"
+            return Outcome(note: note, meta: [.index: "none"])
+        }
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
+        let seconds = (ContinuousClock.now - started).seconds
+        logger.info("built vec_items", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "sqlite_vec": "\(version)"])
+        return Outcome(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
+                       meta: [.index: "vec0", .sqliteVecVersion: version])
     }
 
     static func exists(_ db: Database, schema: String) throws -> Bool {

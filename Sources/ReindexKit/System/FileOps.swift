@@ -5,8 +5,13 @@ import Foundation
 public enum FileOps {
     static func fail(_ path: String, _ what: String, _ code: Int32 = errno) -> ReindexError {
         let reason = String(cString: strerror(code))
-        let hint = code == ENOSPC || code == EDQUOT ? " — free disk space, then rerun the same command to resume" : ""
-        return .io(path: path, detail: "\(what): \(reason)\(hint)")
+        let remedy: String
+        switch code {
+        case ENOSPC, EDQUOT: remedy = "free disk space, then rerun the same command to resume"
+        case EACCES, EPERM, EROFS: remedy = "let this user write there (or pick another output), then rerun the same command to resume"
+        default: remedy = "check the filesystem (dmesg, df), then rerun the same command to resume"
+        }
+        return .io(path: path, detail: "\(what) (got \(reason)) — \(remedy)")
     }
 
     public static func fsyncFile(_ path: String) throws {
@@ -46,14 +51,13 @@ public enum FileOps {
 
     /// Keeps `path` as `prev` atomically: a hard link when the filesystem has
     /// them (no copy, instant), else a copy; then renamed into place.
-    public static func keepPrevious(_ path: String, as prev: String) throws {
-        let tmp = path + ".work-prev"
+    public static func keepPrevious(_ path: String, as prev: String, via tmp: String) throws {
         unlink(tmp)
         if link(path, tmp) != 0 {
             do {
                 try FileManager.default.copyItem(atPath: path, toPath: tmp)
             } catch {
-                throw ReindexError.io(path: tmp, detail: "cannot keep the previous file: \(error.localizedDescription)")
+                throw ReindexError.io(path: tmp, detail: "cannot keep the previous file (got \(error.localizedDescription)) — free space beside the output, then rerun the same command to resume")
             }
             try fsyncFile(tmp)
         }
@@ -103,7 +107,7 @@ public enum FileOps {
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         } catch {
-            throw ReindexError.io(path: dir, detail: "cannot create the output directory: \(error.localizedDescription)")
+            throw ReindexError.io(path: dir, detail: "cannot create the output directory (got \(error.localizedDescription)) — create it or fix its permissions")
         }
     }
 }

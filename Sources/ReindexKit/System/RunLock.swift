@@ -9,11 +9,11 @@ public final class RunLock {
     public let path: String
     private var fd: Int32
 
-    public init(output: String) throws {
-        path = output + ".lock"
+    public init(path: String) throws {
+        self.path = path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw ReindexError.io(path: path, detail: "cannot create the lock file: \(String(cString: strerror(errno)))")
+            throw ReindexError.io(path: path, detail: "cannot create the lock file (got \(String(cString: strerror(errno)))) — check that this user may write the output's directory")
         }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
@@ -26,7 +26,7 @@ public final class RunLock {
             if code == EWOULDBLOCK {
                 throw ReindexError.locked(path: path, holder: holder)
             }
-            throw ReindexError.io(path: path, detail: "cannot lock: \(String(cString: strerror(code)))")
+            throw ReindexError.io(path: path, detail: "cannot lock (got \(String(cString: strerror(code)))) — the filesystem may not support flock; build on a local disk with --work-dir")
         }
         let stamp = ISO8601DateFormatter().string(from: Date())
         let text = "pid \(getpid()), started \(stamp)\n"

@@ -1,24 +1,66 @@
 import Foundation
 import Logging
 
-/// The embed stage: a producer pages pending rows out of the staging table,
-/// cuts batches by count and by estimated tokens, and keeps at most
-/// `concurrency` batches in flight in a task group (one finishes, one
-/// starts). Each batch is embedded, then committed by the single writer in
-/// one transaction — a checkpoint. Memory holds one page of rows plus the
-/// in-flight batches, whatever the corpus size.
-struct EmbeddingPipeline {
-    let store: VectorStore
-    let embedder: BatchEmbedder
+/// What the embed stage did.
+struct Embedded: Sendable {
+    var embedded = 0
+    var failures: [FailedItem] = []
+    /// The drift probes' vectors, for the new file's meta.
+    var probes: [Probe] = []
+    var seconds = 0.0
+}
+
+/// embed: sends every pending row to the model and commits the vectors. A
+/// producer pages pending rows out of the staging table, cuts batches by
+/// count and by estimated tokens, and keeps at most `concurrency` batches in
+/// flight in a task group (one finishes, one starts). Each batch is embedded,
+/// then committed by the single writer in one transaction — a checkpoint.
+/// Memory holds one page of rows plus the in-flight batches, whatever the
+/// corpus size. A stop request lets in-flight batches finish (up to `grace`),
+/// then ends the run with the committed work kept for resume.
+struct EmbedStage {
     let model: ModelConfig
-    let limit: BatchLimit
-    let tokenLimit: Int
+    let session: ModelSession
     let stop: StopSignal
-    let progress: ProgressReporter
+    let progressMode: ProgressReporter.Mode
     let grace: Duration
     let logger: Logger
 
-    struct Outcome {
+    /// `probes` are the drift probes already embedded by the plan (empty when
+    /// there was no live file to compare with: they are embedded here).
+    func run(work: WorkFile, probes: [Probe]) async throws -> Embedded {
+        let started = ContinuousClock.now
+        var tokenLimit = model.maxBatchTokens
+        if let limits = try await session.client.limits() {
+            if let n = limits.maxBatchSize { session.limit.shrink(to: n) }
+            if let t = limits.maxBatchTokens { tokenLimit = min(tokenLimit, t) }
+            logger.info("server limits", metadata: ["max_batch": "\(limits.maxBatchSize.map(String.init) ?? "-")", "max_batch_tokens": "\(limits.maxBatchTokens.map(String.init) ?? "-")"])
+        }
+        var result = Embedded()
+        result.probes = probes.isEmpty ? try await Probe.embed(Probe.texts, model: model, embedder: session.embedder) : probes
+        let pending = try work.pendingCount()
+        let progress = ProgressReporter(mode: progressMode, logger: logger)
+        progress.start(total: pending.rows)
+        logger.info("embedding", metadata: ["rows": "\(pending.rows)"])
+        let loop: Loop
+        do {
+            loop = try await embedPending(work: work, tokenLimit: tokenLimit, progress: progress)
+        } catch {
+            progress.finish()
+            throw error
+        }
+        progress.finish()
+        if loop.stoppedEarly, let signal = stop.signal {
+            let done = try work.itemCount()
+            throw ReindexError.interrupted(signal: signal, resumeHint: "\(done) items are committed in \(work.path); rerun the same command to resume")
+        }
+        result.embedded = loop.embedded
+        result.failures = loop.failures
+        result.seconds = (ContinuousClock.now - started).seconds
+        return result
+    }
+
+    private struct Loop {
         var embedded = 0
         var failures: [FailedItem] = []
         var stoppedEarly = false
@@ -29,8 +71,9 @@ struct EmbeddingPipeline {
         case graceExpired
     }
 
-    func run() async throws -> Outcome {
-        var outcome = Outcome()
+    private func embedPending(work store: WorkFile, tokenLimit: Int, progress: ProgressReporter) async throws -> Loop {
+        var outcome = Loop()
+        let limit = session.limit
         let concurrency = model.concurrency
         try await withThrowingTaskGroup(of: Child.self) { group in
             var inFlight = 0
@@ -76,7 +119,7 @@ struct EmbeddingPipeline {
                     inFlight -= 1
                     if stop.isRequested { break }
                 }
-                let embedder = self.embedder, store = self.store
+                let embedder = session.embedder
                 group.addTask {
                     let result = try await embedder.embed(batch)
                     try await store.write(items: result.items, failures: result.failures)

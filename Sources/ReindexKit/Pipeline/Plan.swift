@@ -1,0 +1,26 @@
+import Foundation
+
+/// The plan stage's answer: how the run builds its file and what it will
+/// change. Everything that decides the run's shape is here — the mode and
+/// why, the live file's meta, the per-source diff — so the stages after it
+/// only read it.
+public struct Plan: Sendable {
+    public var mode: RunMode
+    /// Why the run rebuilds everything; nil for an incremental run.
+    public var fullReason: String?
+    /// The live file's meta when it is the base of an incremental run.
+    public var live: VectorFileMeta?
+    public var sources: [SourcePlan]
+    /// Rows the live file records as failed (a run retries them).
+    public var liveFailures = 0
+
+    public var isFull: Bool { mode == .full }
+    public var hasChanges: Bool { sources.contains(where: \.hasChanges) }
+
+    /// A run with nothing to do keeps the live file and publishes nothing:
+    /// no change in any source, no failure to retry, nothing resumed, and the
+    /// live file's index is the one this run would build.
+    func isNoChange(resumed: Bool, index: VecIndex.Plan) -> Bool {
+        !isFull && !resumed && live != nil && VecIndex.liveMatches(live, plan: index) && !hasChanges && liveFailures == 0
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import Logging
+
+/// plan: compares the staged rows with the live file — unchanged, added,
+/// changed, removed — and decides the run's mode. Anything wrong with the
+/// live file (missing, unreadable, corrupt, another format or model) makes
+/// the run a full rebuild with the reason reported, never a failure. The
+/// drift check belongs here too: it can turn an incremental plan into a full
+/// one, or stop the run.
+struct PlanStage {
+    let job: JobConfig
+    let options: RunOptions
+    let logger: Logger
+
+    /// Ids shown per kind of change in a dry run.
+    static let sampleSize = 10
+
+    private var sourceNames: [String] { job.sources.map(\.name) }
+
+    /// A run's plan, on the work file's connection (the live file stays
+    /// attached there for the reuse stage when it is usable).
+    func run(work: WorkFile, scans: ScanResult) throws -> Plan {
+        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [])
+        if !options.full {
+            let status = work.attachLive(path: job.output, model: job.model)
+            plan.live = status.meta
+            if let reason = status.reason {
+                plan.fullReason = reason
+                logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
+            } else {
+                plan.mode = .incremental
+                plan.liveFailures = try work.liveFailureCount()
+            }
+        }
+        plan.sources = try work.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
+            .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        return plan
+    }
+
+    /// A dry run's plan, on a scratch connection: nothing is created beside
+    /// the output, and a file with stale sidecars is not opened at all.
+    func dryRun(scratch: ScratchComparison, scans: ScanResult) throws -> Plan {
+        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [])
+        if !OutputPaths.sidecars(of: job.output).isEmpty {
+            // Opening the file beside stale sidecars could apply or create them: a real run refuses (exit 73).
+            plan.fullReason = plan.fullReason ?? "stale sidecar files beside the output (a real run refuses them; see --force)"
+        } else if !options.full {
+            let status = scratch.attachLive(path: job.output, model: job.model)
+            plan.live = status.meta
+            if let reason = status.reason { plan.fullReason = reason } else { plan.mode = .incremental }
+        }
+        plan.sources = try scratch.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
+            .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        return plan
+    }
+
+    /// Before any row is sent: the model must still be the one that built the
+    /// live file. Embeds the probe texts (returned for the new file's meta)
+    /// and compares them with the stored ones; on drift, stops (exit 65) or,
+    /// with `--on-model-change=full`, turns the plan into a full rebuild.
+    func confirmModel(_ plan: Plan, work: WorkFile, embedder: BatchEmbedder, scans: ScanResult) async throws -> (Plan, [Probe]) {
+        guard let live = plan.live else { return (plan, []) }
+        let probes = try await Probe.embed(Probe.texts, model: job.model, embedder: embedder)
+        guard let drift = Probe.drift(stored: Probe.decode(live[.probes] ?? ""), fresh: probes) else { return (plan, probes) }
+        switch options.onModelChange {
+        case .stop:
+            throw ReindexError.modelDrift(detail: "\(drift) — mixing old and new vectors would break retrieval; rerun with --on-model-change=full to rebuild everything with the new model, or point model.url back at the old one")
+        case .full:
+            logger.warning("model changed; rebuilding everything (--on-model-change=full)", metadata: ["detail": "\(drift)"])
+            work.detachLive()
+            var full = plan
+            full.mode = .full
+            full.fullReason = "model changed: \(drift)"
+            full.live = nil
+            full.liveFailures = 0
+            full.sources = try work.diff(sources: sourceNames, liveAttached: false, sample: Self.sampleSize)
+                .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+            return (full, probes)
+        }
+    }
+}

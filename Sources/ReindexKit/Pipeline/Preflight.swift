@@ -1,0 +1,70 @@
+import Foundation
+import Logging
+
+/// Everything a run checks and takes before it reads a row: the output is
+/// not the primary, every source query is usable, the index can be built as
+/// the job asks, the lock, stale sidecars, a publish that a crash
+/// interrupted, and where the new file is built. Fails before any work.
+struct Preflight {
+    let job: JobConfig
+    let options: RunOptions
+    let environment: [String: String]
+    let logger: Logger
+
+    struct Ready {
+        var scanner: SourceScanner
+        var index: VecIndex.Plan
+        var lock: RunLock
+        var location: BuildLocation
+    }
+
+    enum Outcome {
+        case ready(Ready)
+        /// The interrupted run had already renamed its file into place.
+        case alreadyPublished
+    }
+
+    func run() async throws -> Outcome {
+        let paths = OutputPaths(output: job.output)
+        try paths.refuseSameFile(asPrimary: job.primary)
+        let scanner = try SourceScanner(job: job, logger: logger)
+        let index = try await VecIndex.resolve(mode: job.index, explicitPath: options.sqliteVecPath, environment: environment, logger: logger)
+        try FileOps.makeDirectory(forFile: job.output)
+        let lock = try RunLock(path: paths.lock)
+        try moveStaleSidecars(paths)
+        let location = BuildLocation(job: job, workDirectory: options.workDirectory)
+        if try PublishStage.finishInterrupted(paths: paths, logger: logger) {
+            lock.release()
+            return .alreadyPublished
+        }
+        logger.info("storage", metadata: [
+            "output_fs": "\(FileSystemProbe.probe(job.output)?.description ?? "?")",
+            "primary_fs": "\(FileSystemProbe.probe(job.primary)?.description ?? "?")",
+            "build": "\(location.storage.buildLocally ? "local work directory, then copy" : "beside the output")",
+            "work_journal": "\(location.storage.workWAL ? "wal" : "delete")",
+        ])
+        for note in location.storage.notes { logger.notice("\(note)") }
+        // Leftovers of a crash that can no longer be resumed.
+        FileOps.remove(paths.prevInProgress)
+        if location.storage.buildLocally { Checkpoint.discard(location.publishPath) }
+        return .ready(Ready(scanner: scanner, index: index, lock: lock, location: location))
+    }
+
+    /// Moves stale sidecars aside with --force, else refuses (exit 73).
+    private func moveStaleSidecars(_ paths: OutputPaths) throws {
+        let stale = OutputPaths.sidecars(of: paths.output)
+        guard !stale.isEmpty else { return }
+        guard options.force else {
+            throw ReindexError.staleSidecars(paths: stale, remedy: "find out who opened the vector file for writing, or rerun with --force to move them aside")
+        }
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let dir = paths.staleDirectory(stamp: stamp)
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw ReindexError.io(path: dir, detail: "cannot create a directory for the stale sidecars (\(error.localizedDescription)) — check the output directory's permissions")
+        }
+        for path in stale {
+            try FileOps.rename(path, dir + "/" + (path as NSString).lastPathComponent)
+        }
+        logger.warning("--force: moved stale sidecar files aside", metadata: ["to": "\(dir)", "files": "\(stale.count)"])
+    }
+}

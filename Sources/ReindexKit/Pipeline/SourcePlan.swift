@@ -1,0 +1,36 @@
+import Foundation
+
+/// What a run would do for one source (dry run, summary).
+public struct SourcePlan: Sendable, Equatable {
+    public var name: String
+    public var scanned = 0
+    public var skipped = 0
+    public var truncated = 0
+    public var unchanged = 0
+    /// New rows and rows that failed before: embedded by the run.
+    public var added = 0
+    public var changed = 0
+    public var removed = 0
+    /// Characters of model input to embed (for the token estimate).
+    public var charsToEmbed = 0
+    public var samples: [String: [String]] = ["added": [], "changed": [], "removed": []]
+    public var eligible: Int { scanned - skipped }
+
+    public init(name: String) { self.name = name }
+
+    /// A source's plan from its scan and its diff with the live file.
+    init(diff: SourceDiff, scan: ScanCounts?, sample: Int) {
+        name = diff.name
+        scanned = scan?.scanned ?? 0
+        skipped = scan?.skipped ?? 0
+        truncated = scan?.truncated ?? 0
+        unchanged = diff.unchanged
+        added = diff.new.count + diff.failed.count
+        changed = diff.changed.count
+        removed = diff.removed.count
+        charsToEmbed = diff.charsToEmbed
+        samples = ["added": diff.added(limit: sample), "changed": diff.changed.ids, "removed": diff.removed.ids]
+    }
+
+    public var hasChanges: Bool { added > 0 || changed > 0 || removed > 0 }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import GRDB
+
+/// The published vector file as every reader opens it — plan, verify,
+/// search, rollback, doctor: through a `mode=ro` URI, so opening it never
+/// creates or changes anything beside it, attached as `live` to a private
+/// connection or opened on its own.
+public enum LiveFile {
+    /// The schema name a live file is attached under.
+    static let schema = "live"
+
+    /// `file:` URI that opens read-only.
+    static func uri(readOnly path: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        let encoded = path.addingPercentEncoding(withAllowedCharacters: allowed) ?? path
+        return "file:\(encoded)?mode=ro"
+    }
+
+    /// Opens a vector file on its own, read-only.
+    static func open(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.readonly = true
+        return try DatabaseQueue(path: uri(readOnly: path), configuration: config)
+    }
+
+    /// Attaches a vector file as `live` to `db`'s connection, read-only.
+    static func attach(_ db: Database, path: String) throws {
+        try db.execute(sql: "ATTACH DATABASE ? AS \(schema)", arguments: [uri(readOnly: path)])
+    }
+
+    static func detach(_ db: Database) {
+        try? db.execute(sql: "DETACH DATABASE \(schema)")
+    }
+
+    /// What a reader should know before opening a file: nil when it is a
+    /// rollback-journal SQLite database. Read from the header without opening
+    /// it, because a read-only open of a WAL file creates `-shm`.
+    public static func headerProblem(_ path: String) -> String? {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "cannot read \(path) (permission denied or not a file) — check its permissions" }
+        defer { try? handle.close() }
+        let bytes = [UInt8](handle.readData(ofLength: 20))
+        guard bytes.count == 20, bytes.starts(with: Array("SQLite format 3\0".utf8)) else {
+            return "not an SQLite database (got a bad header) — rebuild it with `reindex --full`"
+        }
+        guard bytes[18] == 1, bytes[19] == 1 else {
+            return "the file is in WAL mode (header bytes 18/19 = \(bytes[18])/\(bytes[19])); the contract is rollback-journal (DELETE) mode, readable on any filesystem — rebuild it with `reindex --full`"
+        }
+        return nil
+    }
+
+    /// Checks that the file attached as `live` is a base a run can reuse
+    /// vectors from: intact, this format, this model and dimension. Anything
+    /// else is a reason for a full rebuild, never a failure.
+    static func compatibility(_ db: Database, model: ModelConfig) throws -> LiveStatus {
+        let check = try String.fetchAll(db, sql: "PRAGMA \(schema).quick_check(5)")
+        guard check == ["ok"] else {
+            return .unusable(reason: "failed quick_check: \(check.prefix(2).joined(separator: "; "))")
+        }
+        let tables = try String.fetchAll(db, sql: "SELECT name FROM \(schema).sqlite_schema WHERE type = 'table'")
+        guard tables.contains("meta"), tables.contains("items") else {
+            return .unusable(reason: "not a \(VectorFileFormat.version) file (no meta/items tables)")
+        }
+        let meta = try VectorFileMeta.read(db, schema: schema)
+        guard meta[.format] == VectorFileFormat.version else {
+            return .unusable(reason: "not a \(VectorFileFormat.version) file (format \(meta[.format] ?? "missing"))")
+        }
+        guard meta[.model] == model.name else {
+            return .unusable(reason: "built with model \(meta[.model] ?? "?"), the job uses \(model.name)")
+        }
+        guard meta[.dimensions] == String(model.dimensions) else {
+            return .unusable(reason: "built with \(meta[.dimensions] ?? "?") dimensions, the job declares \(model.dimensions)")
+        }
+        _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
+        _ = try Row.fetchAll(db, sql: "SELECT source, source_id, error, attempts, last_attempt_at FROM \(schema).failures LIMIT 0")
+        return .usable(meta: meta)
+    }
+
+    /// Attaches the live file to `queue` when it is a usable base; leaves it
+    /// detached and says why otherwise.
+    static func attachIfUsable(_ queue: DatabaseQueue, path: String, model: ModelConfig) -> LiveStatus {
+        guard FileManager.default.fileExists(atPath: path) else { return .unusable(reason: "missing") }
+        guard FileManager.default.isReadableFile(atPath: path) else { return .unusable(reason: "unreadable: permission denied") }
+        let status: LiveStatus
+        do {
+            status = try queue.writeWithoutTransaction { db in
+                try attach(db, path: path)
+                return try compatibility(db, model: model)
+            }
+        } catch {
+            status = .unusable(reason: "unreadable: \(describe(error))")
+        }
+        if status.meta == nil { queue.inDatabase { db in detach(db) } }
+        return status
+    }
+
+    /// SQLite's own message, without GRDB's wrapping.
+    static func describe(_ error: Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e)" }
+        return "\(error)"
+    }
+
+    /// The `run_id` of a published file, or nil when it cannot be read.
+    static func runID(_ path: String) -> String? {
+        guard let queue = try? open(path) else { return nil }
+        defer { try? queue.close() }
+        return try? queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = ?", arguments: [MetaKey.runID.rawValue]) }
+    }
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+/// A published vector file opened read-only on its own, for the commands
+/// that read it without a scan (`search`): its meta, its vectors streamed in
+/// blocks, one item's key.
+final class LiveFileReader {
+    let path: String
+    private let queue: DatabaseQueue
+
+    init(path: String) throws {
+        self.path = path
+        do {
+            queue = try LiveFile.open(path)
+        } catch {
+            throw ReindexError.inconsistent(detail: "\(path): cannot open it read-only: \(LiveFile.describe(error)) — check its permissions, or run `reindex verify`")
+        }
+    }
+
+    deinit { try? queue.close() }
+
+    func meta() throws -> VectorFileMeta {
+        do {
+            return try queue.read { db in try VectorFileMeta.read(db, schema: "main") }
+        } catch {
+            throw ReindexError.inconsistent(detail: "\(path): cannot read its meta table: \(LiveFile.describe(error)) — run `reindex verify`")
+        }
+    }
+
+    /// Exact top-k over every stored vector (`ExactRanker`), streamed in id order.
+    func rank(query: [Float], k: Int, dimensions d: Int) throws -> [(id: Int64, score: Float)] {
+        let bytes = VectorFileFormat.embeddingBytes(dimensions: d)
+        return try queue.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, embedding FROM items ORDER BY id")
+            return try ExactRanker.topK(query: query, k: k) { matrix, ids in
+                let capacity = matrix.count / d
+                var n = 0
+                while n < capacity, let row = try rows.next() {
+                    let stored = try row.withUnsafeData(atIndex: 1) { data -> Bool in
+                        guard let data, data.count == bytes else { return false }
+                        data.withUnsafeBytes { src in
+                            UnsafeMutableRawPointer(matrix.baseAddress! + n * d).copyMemory(from: src.baseAddress!, byteCount: bytes)
+                        }
+                        return true
+                    }
+                    guard stored else {
+                        throw ReindexError.inconsistent(detail: "item \(row[0] as Int64) does not have \(d) float32 dimensions (got another size) — run `reindex verify`")
+                    }
+                    ids.append(row[0])
+                    n += 1
+                }
+                return n
+            }
+        }
+    }
+
+    /// The source and source id of an item.
+    func key(of id: Int64) throws -> (source: String, sourceID: String)? {
+        try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT source, source_id FROM items WHERE id = ?", arguments: [id]).map { ($0[0], $0[1]) }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// The keys of the `meta` table (docs/format.md, "Meta keys"). Consumers read
+/// them by name, so a key is never renamed within a format version.
+public enum MetaKey: String, CaseIterable, Sendable {
+    /// `reindex-vectors/1`.
+    case format
+    case model
+    case provider
+    case dimensions
+    /// `cosine`.
+    case distance
+    /// `l2`: every vector has unit norm.
+    case normalized
+    /// `float32-le`.
+    case embeddingEncoding = "embedding_encoding"
+    /// ISO 8601 time of the publishing run.
+    case createdAt = "created_at"
+    case runID = "run_id"
+    /// `count(*)` of `items`.
+    case itemCount = "item_count"
+    /// The job's name.
+    case job
+    /// SHA-256 of what makes vectors comparable (sources, model, prefix, …); a
+    /// work file is only resumed by a job with the same fingerprint.
+    case sourceFingerprint = "source_fingerprint"
+    /// JSON `{"names": [...]}`: the job's sources.
+    case sources
+    /// `model.prefix`, prepended to every input.
+    case prefix
+    /// JSON: the probe texts and their vectors, for drift checks.
+    case probes
+    /// `reindex`.
+    case generator
+    /// `vec0` or `none`: whether `vec_items` exists.
+    case index
+    /// The sqlite-vec version that built `vec_items`.
+    case sqliteVecVersion = "sqlite_vec_version"
+    /// Items embedded per second by the last run that embedded at least 100 (dry-run estimates).
+    case throughputItemsPerSecond = "throughput_items_per_s"
+}

@@ -1,0 +1,97 @@
+import Foundation
+import GRDB
+
+/// `scan.rows`: the source rows of one scan, staged where SQL can compare
+/// them with a vector file. `scan` is an anonymous database (SQLite deletes
+/// it on close, even after a crash), so staging never creates a file beside
+/// the output — runs stage on the work file's connection, dry runs and
+/// `verify` on a private in-memory one.
+enum StagingArea {
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS scan.rows(
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            hash BLOB NOT NULL,
+            input TEXT NOT NULL,
+            truncated INTEGER NOT NULL,
+            PRIMARY KEY(source, source_id));
+        """
+
+    /// Attaches `scan` to `db`'s connection.
+    static func attach(_ db: Database) throws {
+        try db.execute(sql: """
+            ATTACH DATABASE '' AS scan;
+            PRAGMA scan.journal_mode = OFF;
+            PRAGMA scan.synchronous = OFF;
+            PRAGMA scan.cache_size = -4000;
+            """)
+        try db.execute(sql: schema)
+    }
+
+    /// Stages one page of scanned rows; an id seen twice in a source is a usage error.
+    static func stage(_ db: Database, source: String, rows: [ScannedRow]) throws {
+        let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated) VALUES (?, ?, ?, ?, ?)")
+        for row in rows {
+            do {
+                try statement.execute(arguments: [source, row.sourceID, row.hash, row.input, row.truncated])
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+                throw ReindexError.sourceQuery(source: source, detail: "the query returned the id \"\(row.sourceID)\" twice (got a duplicate id) — ids must be unique within a source; fix the query")
+            }
+        }
+    }
+
+    /// Staged rows that are neither items of `main` nor recorded as failed there.
+    static func unaccounted(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: """
+            SELECT count(*) FROM scan.rows r WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
+              AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
+            """) ?? 0
+    }
+
+    static func count(_ db: Database) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM scan.rows") ?? 0
+    }
+}
+
+/// A private in-memory connection with `scan` attached, for the commands that
+/// compare the primary with the live file without building anything (dry
+/// run, `verify`): nothing is created beside the output.
+public final class ScratchComparison: Sendable {
+    let queue: DatabaseQueue
+
+    init() throws {
+        queue = try DatabaseQueue()
+        try queue.writeWithoutTransaction { db in try StagingArea.attach(db) }
+    }
+
+    func stage(source: String, rows: [ScannedRow]) async throws {
+        try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows) }
+    }
+
+    /// Attaches the live file when it is a compatible base (dry run).
+    func attachLive(path: String, model: ModelConfig) -> LiveStatus {
+        LiveFile.attachIfUsable(queue, path: path, model: model)
+    }
+
+    /// Attaches the live file whatever it holds (`verify` checks it itself).
+    func attachLiveForChecking(path: String) throws {
+        try queue.writeWithoutTransaction { db in try LiveFile.attach(db, path: path) }
+    }
+
+    func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
+        try queue.read { db in try SourceDiff.compute(db, sources: sources, liveAttached: liveAttached, sample: sample) }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try queue.read(body)
+    }
+
+    /// Loads an extension into this connection (to check `vec_items`).
+    func load(_ ext: SQLiteVecExtension) async throws -> String {
+        try await queue.writeWithoutTransaction { db in try ext.load(into: db) }
+    }
+
+    func close() {
+        try? queue.close()
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+
+/// The checks every vector file must pass: before it is published (the work
+/// file, schema `main`) and when `verify` inspects the live one (schema
+/// `live`). One pass over the vectors checks shape and norm together.
+enum VectorFileCheck {
+    /// `PRAGMA quick_check` of `schema`: `["ok"]` or up to five problems.
+    static func quickCheck(_ db: Database, schema: String) throws -> [String] {
+        try String.fetchAll(db, sql: "PRAGMA \(schema).quick_check(5)")
+    }
+
+    /// What one pass over every vector found.
+    struct Vectors {
+        var count = 0
+        /// Items whose blob is not `dimensions` float32 values: count and a few labels.
+        var wrongShape = SourceDiff.IDList()
+        /// Items that are not finite unit vectors: count and a few labels.
+        var notUnit = SourceDiff.IDList()
+    }
+
+    /// Reads every embedding of `schema.items` once. Labels are
+    /// `id N (source/source_id)`, at most `sample` of each kind.
+    static func vectors(_ db: Database, schema: String, dimensions d: Int, sample: Int = 5) throws -> Vectors {
+        var found = Vectors()
+        var buffer = [Float](repeating: 0, count: d)
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT id, source, source_id, embedding, typeof(embedding) = 'blob' AND length(embedding) = ?
+            FROM \(schema).items ORDER BY id
+            """, arguments: [VectorFileFormat.embeddingBytes(dimensions: d)])
+        func label(_ row: Row) -> String { "id \(row[0] as Int64) (\(row[1] as String)/\(row[2] as String))" }
+        while let row = try rows.next() {
+            found.count += 1
+            guard row[4] as Bool else {
+                found.wrongShape.count += 1
+                if found.wrongShape.ids.count < sample { found.wrongShape.ids.append(label(row)) }
+                continue
+            }
+            let unit = try row.withUnsafeData(atIndex: 3) { data -> Bool in
+                guard let data else { return false }
+                buffer.withUnsafeMutableBytes { dst in data.withUnsafeBytes { dst.copyMemory(from: $0) } }
+                for x in buffer where !x.isFinite { return false }
+                let norm = buffer.withUnsafeBufferPointer { BLAS.norm($0) }
+                return norm.isFinite && abs(norm - 1) <= 1e-4
+            }
+            if !unit {
+                found.notUnit.count += 1
+                if found.notUnit.ids.count < sample { found.notUnit.ids.append(label(row)) }
+            }
+        }
+        return found
+    }
+
+    /// Tables of `schema`.
+    static func tables(_ db: Database, schema: String) throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT name FROM \(schema).sqlite_schema WHERE type = 'table'"))
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+
+/// The vector file's contract, `reindex-vectors/1`, defined once: every
+/// table a published file has, the private tables a work file adds, and the
+/// constants consumers rely on. docs/format.md shows the same schema; a test
+/// keeps the two equal, so the document cannot drift from the code.
+public enum VectorFileFormat {
+    /// `meta.format`. A file of another version is never reused: the run rebuilds it in full.
+    public static let version = "reindex-vectors/1"
+
+    /// The tables of a published file, in the order of `schema`.
+    public static let publishedTables = ["meta", "items", "failures", "runs"]
+
+    /// The published tables (docs/format.md, "Tables").
+    public static let schema = """
+        CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS items(
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            content_hash BLOB NOT NULL,
+            embedding BLOB NOT NULL,
+            embedded_at INTEGER NOT NULL,
+            UNIQUE(source, source_id));
+        CREATE TABLE IF NOT EXISTS failures(
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            error TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            last_attempt_at INTEGER NOT NULL,
+            PRIMARY KEY(source, source_id));
+        CREATE TABLE IF NOT EXISTS runs(
+            run_id TEXT PRIMARY KEY,
+            mode TEXT NOT NULL,
+            full_reason TEXT,
+            started_at INTEGER NOT NULL,
+            finished_at INTEGER NOT NULL,
+            scanned INTEGER NOT NULL,
+            skipped INTEGER NOT NULL,
+            embedded INTEGER NOT NULL,
+            reused INTEGER NOT NULL,
+            removed INTEGER NOT NULL,
+            failed INTEGER NOT NULL,
+            requests INTEGER NOT NULL,
+            duration_s REAL NOT NULL,
+            items_per_s REAL);
+        """
+
+    /// Private tables that make a work file a resumable checkpoint: the run's
+    /// identity and the ids copied from the live file. Dropped before publishing;
+    /// a published file that has them is reported by `verify`.
+    static let workTables = ["work_state", "work_copied"]
+
+    static let workSchema = """
+        CREATE TABLE IF NOT EXISTS work_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE IF NOT EXISTS work_copied(id INTEGER PRIMARY KEY);
+        """
+
+    /// `meta.distance`: vectors are compared by cosine similarity.
+    public static let distance = "cosine"
+    /// `meta.normalized`: every vector has unit L2 norm.
+    public static let normalized = "l2"
+    /// `meta.embedding_encoding`: the blob layout sqlite-vec reads.
+    public static let embeddingEncoding = "float32-le"
+    /// `meta.generator`.
+    public static let generator = "reindex"
+
+    /// 8 KiB pages: a 384-dimension row (~1.6 KB) packs 4–5 to a page instead
+    /// of 2 to a 4 KiB page (a fifth of the file was slack), so every stage
+    /// that writes or reads the file moves ~20% fewer bytes. Never worse than
+    /// 4 KiB for any dimension. Only applies to a new file.
+    static let pageSize = 8192
+
+    /// A vector's size in the `embedding` blob.
+    static func embeddingBytes(dimensions: Int) -> Int { dimensions * 4 }
+}
