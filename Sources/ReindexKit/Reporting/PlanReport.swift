@@ -35,24 +35,8 @@ public struct PlanReport: Sendable {
     }
     func total(_ key: KeyPath<SourcePlan, Int>) -> Int { sources.reduce(0) { $0 + $1[keyPath: key] } }
 
-    public func json() -> String {
-        var sourcesJSON: [String: Any] = [:]
-        for p in sources {
-            sourcesJSON[p.name] = [
-                "scanned": p.scanned, "skipped": p.skipped, "unchanged": p.unchanged, "added": p.added,
-                "changed": p.changed, "removed": p.removed, "to_embed": toEmbed(p), "truncated": p.truncated,
-                "estimated_tokens": chars(p) / 4, "samples": p.samples,
-            ] as [String: Any]
-        }
-        let object: [String: Any] = [
-            "mode": "dry-run", "output": output, "full_reason": fullReason ?? NSNull(),
-            "scanned": total(\.scanned), "skipped": total(\.skipped), "unchanged": total(\.unchanged),
-            "added": total(\.added), "changed": total(\.changed), "removed": total(\.removed),
-            "to_embed": toEmbedTotal, "estimated_requests": estimatedRequests, "estimated_tokens": estimatedTokens,
-            "estimated_seconds": estimatedSeconds ?? NSNull(), "sources": sourcesJSON,
-        ]
-        return Report.encode(object)
-    }
+    /// One JSON object (`--dry-run --format json`).
+    public func json() -> String { Report.encode(self) }
 
     public func text() -> String {
         var lines = ["reindex dry run for \(output) (nothing was changed, no model was called)"]
@@ -88,5 +72,54 @@ public struct PlanReport: Sendable {
             }
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension PlanReport: Encodable {
+    private enum Key: String, CodingKey {
+        case mode, output, scanned, skipped, unchanged, added, changed, removed, sources
+        case fullReason = "full_reason", toEmbed = "to_embed", estimatedRequests = "estimated_requests"
+        case estimatedTokens = "estimated_tokens", estimatedSeconds = "estimated_seconds"
+    }
+
+    /// `sources.<name>` of the dry run's JSON.
+    private struct SourceJSON: Encodable {
+        var plan: SourcePlan
+        var toEmbed: Int
+        private enum Key: String, CodingKey {
+            case scanned, skipped, unchanged, added, changed, removed, truncated, samples
+            case toEmbed = "to_embed", estimatedTokens = "estimated_tokens"
+        }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(plan.scanned, forKey: .scanned)
+            try c.encode(plan.skipped, forKey: .skipped)
+            try c.encode(plan.unchanged, forKey: .unchanged)
+            try c.encode(plan.added, forKey: .added)
+            try c.encode(plan.changed, forKey: .changed)
+            try c.encode(plan.removed, forKey: .removed)
+            try c.encode(toEmbed, forKey: .toEmbed)
+            try c.encode(plan.truncated, forKey: .truncated)
+            try c.encode(plan.charsToEmbed / 4, forKey: .estimatedTokens)
+            try c.encode(plan.samples, forKey: .samples)
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode("dry-run", forKey: .mode)
+        try c.encode(output, forKey: .output)
+        try c.encode(fullReason, forKey: .fullReason)  // null for an incremental plan
+        try c.encode(total(\.scanned), forKey: .scanned)
+        try c.encode(total(\.skipped), forKey: .skipped)
+        try c.encode(total(\.unchanged), forKey: .unchanged)
+        try c.encode(total(\.added), forKey: .added)
+        try c.encode(total(\.changed), forKey: .changed)
+        try c.encode(total(\.removed), forKey: .removed)
+        try c.encode(toEmbedTotal, forKey: .toEmbed)
+        try c.encode(estimatedRequests, forKey: .estimatedRequests)
+        try c.encode(estimatedTokens, forKey: .estimatedTokens)
+        try c.encode(estimatedSeconds, forKey: .estimatedSeconds)  // null without a recorded throughput
+        try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, SourceJSON(plan: $0, toEmbed: toEmbed($0))) }), forKey: .sources)
     }
 }

@@ -33,27 +33,8 @@ public struct RunSummary: Sendable {
     public var failed: Int { total(\.failed) }
     public var itemsPerSecond: Double { durationSeconds > 0 ? Double(embedded) / durationSeconds : 0 }
 
-    public func json() -> String {
-        var sourcesJSON: [String: Any] = [:]
-        for s in sources { sourcesJSON[s.name] = s.json }
-        let object: [String: Any] = [
-            "mode": mode.rawValue, "output": output, "full_reason": fullReason ?? NSNull(), "resumed": resumed,
-            "published": published, "run_id": runID,
-            "scanned": scanned, "skipped": skipped, "embedded": embedded, "reused": reused, "removed": removed,
-            "failed": failed, "unchanged": total(\.unchanged), "added": total(\.added), "changed": total(\.changed),
-            "truncated": total(\.truncated), "carried_over": total(\.carriedOver),
-            "requests": requests, "retries": retries,
-            "duration_s": (durationSeconds * 1000).rounded() / 1000,
-            "items_per_s": itemsPerSecond.rounded(),
-            "sources": sourcesJSON,
-            "failures": failures.prefix(100).map { ["source": $0.source, "id": $0.sourceID, "error": $0.error] },
-            "stages_s": stages.mapValues { ($0 * 1000).rounded() / 1000 },
-            "longest_read_ms": (longestReadMs * 10).rounded() / 10,
-            "exit_code": Int(exitCode),
-            "note": note ?? NSNull(),
-        ]
-        return Report.encode(object)
-    }
+    /// One JSON object (`--format json`); the keys are documented in README.md ("The summary").
+    public func json() -> String { Report.encode(self) }
 
     public func text() -> String {
         var lines: [String] = []
@@ -72,5 +53,45 @@ public struct RunSummary: Sendable {
         }
         if failures.count > 20 { lines.append("  … \(failures.count - 20) more failures in the vector file's failures table") }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension RunSummary: Encodable {
+    private enum Key: String, CodingKey {
+        case mode, output, resumed, published, scanned, skipped, embedded, reused, removed, failed, unchanged, added
+        case changed, truncated, requests, retries, sources, failures, note
+        case fullReason = "full_reason", runID = "run_id", carriedOver = "carried_over", durationSeconds = "duration_s"
+        case itemsPerSecond = "items_per_s", stages = "stages_s", longestReadMs = "longest_read_ms", exitCode = "exit_code"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(output, forKey: .output)
+        try c.encode(fullReason, forKey: .fullReason)  // null for an incremental run
+        try c.encode(resumed, forKey: .resumed)
+        try c.encode(published, forKey: .published)
+        try c.encode(runID, forKey: .runID)
+        try c.encode(scanned, forKey: .scanned)
+        try c.encode(skipped, forKey: .skipped)
+        try c.encode(embedded, forKey: .embedded)
+        try c.encode(reused, forKey: .reused)
+        try c.encode(removed, forKey: .removed)
+        try c.encode(failed, forKey: .failed)
+        try c.encode(total(\.unchanged), forKey: .unchanged)
+        try c.encode(total(\.added), forKey: .added)
+        try c.encode(total(\.changed), forKey: .changed)
+        try c.encode(total(\.truncated), forKey: .truncated)
+        try c.encode(total(\.carriedOver), forKey: .carriedOver)
+        try c.encode(requests, forKey: .requests)
+        try c.encode(retries, forKey: .retries)
+        try c.encode((durationSeconds * 1000).rounded() / 1000, forKey: .durationSeconds)
+        try c.encode(itemsPerSecond.rounded(), forKey: .itemsPerSecond)
+        try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0) }), forKey: .sources)
+        try c.encode(Array(failures.prefix(100)), forKey: .failures)
+        try c.encode(stages.mapValues { ($0 * 1000).rounded() / 1000 }, forKey: .stages)
+        try c.encode((longestReadMs * 10).rounded() / 10, forKey: .longestReadMs)
+        try c.encode(Int(exitCode), forKey: .exitCode)
+        try c.encode(note, forKey: .note)  // null when there is none
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Counts of one source in a run summary.
-public struct SourceSummary: Sendable, Equatable {
+public struct SourceSummary: Sendable, Equatable, Encodable {
     public var name: String
     public var scanned = 0
     public var skipped = 0
@@ -15,9 +15,9 @@ public struct SourceSummary: Sendable, Equatable {
     public var truncated = 0
     public var carriedOver = 0
 
-    var json: [String: Any] {
-        ["scanned": scanned, "skipped": skipped, "unchanged": unchanged, "added": added, "changed": changed,
-         "removed": removed, "embedded": embedded, "reused": reused, "failed": failed, "truncated": truncated,
-         "carried_over": carriedOver]
+    /// `sources.<name>` of the JSON summary (the name is the key).
+    enum CodingKeys: String, CodingKey {
+        case scanned, skipped, unchanged, added, changed, removed, embedded, reused, failed, truncated
+        case carriedOver = "carried_over"
     }
 }

@@ -6,7 +6,7 @@ public struct VerifyReport: Sendable {
     /// A count and the first few ids (sorted) of one kind of discrepancy.
     public typealias IDList = SourceDiff.IDList
 
-    public struct SourceCheck: Sendable {
+    public struct SourceCheck: Sendable, Encodable {
         public var name: String
         /// Rows of the primary the job would embed.
         public var eligible = 0
@@ -31,11 +31,20 @@ public struct VerifyReport: Sendable {
             failed = diff.failed
         }
 
-        var json: [String: Any] {
-            ["eligible": eligible, "present": present, "missing": missing.count, "stale": stale.count,
-             "extra": extra.count, "failed": failed.count,
-             "samples": ["missing": missing.ids, "stale": stale.ids, "extra": extra.ids, "failed": failed.ids]]
+        private enum Key: String, CodingKey { case eligible, present, missing, stale, extra, failed, samples }
+
+        /// `sources.<name>`: counts, and samples of ids per kind.
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(eligible, forKey: .eligible)
+            try c.encode(present, forKey: .present)
+            try c.encode(missing.count, forKey: .missing)
+            try c.encode(stale.count, forKey: .stale)
+            try c.encode(extra.count, forKey: .extra)
+            try c.encode(failed.count, forKey: .failed)
+            try c.encode(["missing": missing.ids, "stale": stale.ids, "extra": extra.ids, "failed": failed.ids], forKey: .samples)
         }
+    }
     }
 
     public var output: String
@@ -63,16 +72,8 @@ public struct VerifyReport: Sendable {
         return .inconsistent(detail: problems.count > 3 ? "\(first); … \(problems.count - 3) more (see the report)" : first)
     }
 
-    public func json() -> String {
-        var sourcesJSON: [String: Any] = [:]
-        for s in sources { sourcesJSON[s.name] = s.json }
-        return Report.encode([
-            "output": output, "consistent": consistent, "passed": passed, "problems": problems, "notes": notes,
-            "items": items, "scanned": scanned, "sources": sourcesJSON,
-            "vec_items": ["present": vecIndex, "checked": vecChecked],
-            "exit_code": Int(consistent ? ExitCodes.success : ExitCodes.dataError),
-        ])
-    }
+    /// One JSON object (`verify --format json`).
+    public func json() -> String { Report.encode(self) }
 
     public func text() -> String {
         var lines = ["reindex verify \(output): \(consistent ? "consistent" : "INCONSISTENT (\(problems.count) problem\(problems.count == 1 ? "" : "s"))")"]
@@ -87,5 +88,26 @@ public struct VerifyReport: Sendable {
         for p in problems { lines.append("  problem: \(p)") }
         for n in notes { lines.append("  note: \(n)") }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension VerifyReport: Encodable {
+    private enum Key: String, CodingKey {
+        case output, consistent, passed, problems, notes, items, scanned, sources
+        case vecItems = "vec_items", exitCode = "exit_code"
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Key.self)
+        try c.encode(output, forKey: .output)
+        try c.encode(consistent, forKey: .consistent)
+        try c.encode(passed, forKey: .passed)
+        try c.encode(problems, forKey: .problems)
+        try c.encode(notes, forKey: .notes)
+        try c.encode(items, forKey: .items)
+        try c.encode(scanned, forKey: .scanned)
+        try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, $0) }), forKey: .sources)
+        try c.encode(["present": vecIndex, "checked": vecChecked], forKey: .vecItems)
+        try c.encode(Int(consistent ? ExitCodes.success : ExitCodes.dataError), forKey: .exitCode)
     }
 }
