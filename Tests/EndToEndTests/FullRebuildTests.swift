@@ -177,9 +177,14 @@ import Testing
         for text in [ok.stdout, ok.stderr, denied.stdout, denied.stderr, failing.stdout, failing.stderr] {
             #expect(!text.contains(key.dropFirst(8)), "key leaked into output")
         }
-        let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path)
+        // Every file is read (an unreadable one fails the test instead of counting as clean).
+        let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path).filter { f in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+        #expect(files.contains("out/vectors.db"), "the published file is among those searched: \(files)")
         for f in files {
-            let data = (try? Data(contentsOf: dir.appendingPathComponent(f))) ?? Data()
+            let data = try Data(contentsOf: dir.appendingPathComponent(f))
             #expect(data.range(of: Data(key.dropFirst(8).utf8)) == nil, "key leaked into \(f)")
         }
     }
