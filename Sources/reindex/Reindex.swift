@@ -15,6 +15,7 @@ struct Reindex: AsyncParsableCommand {
             inconsistent file, 66 primary missing, 69 model server unavailable, 70 internal error, \
             73 stale sidecar files, 74 I/O error, 75 another run holds the lock, 130/143 interrupted.
             """,
+        version: ReindexVersion.string,
         subcommands: [RunCommand.self, VerifyCommand.self, SearchCommand.self, DoctorCommand.self, RollbackCommand.self],
         defaultSubcommand: RunCommand.self
     )

@@ -37,20 +37,18 @@ import Testing
     }
 
     @Test func fullRunStoresNormalizedServerVectorsAndLeavesPrimaryUntouched() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try EmbedServer()
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary)
+        let h = try Harness()
+        defer { h.cleanup() }
+        let dir = h.dir, primary = h.primary
         let before = try E2E.sha256(primary)
         let filesBefore = try E2E.listing(dir)
-        let job = try E2E.writeJob(dir, url: server.url)
+        #expect(filesBefore == ["job.yml", "primary.db"])
 
-        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        let r = try h.runJob(["--full", "--format", "json"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         let summary = try E2E.json(r.stdout)
         let expected = try eligibleInputs(primary)
-        let output = dir.appendingPathComponent("out/vectors.db")
+        let output = h.output
         let items = try E2E.items(output)
 
         #expect(items.count == expected.count)
@@ -61,7 +59,7 @@ import Testing
 
         // Each stored vector is the server's raw vector divided by its norm.
         let keys = expected.keys.sorted()
-        let raw = try server.rawVectors(keys.map { expected[$0]! })
+        let raw = try h.server.rawVectors(keys.map { expected[$0]! })
         var worst: Float = 0
         for (key, v) in zip(keys, raw) {
             let norm = Float(v.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot())
@@ -75,7 +73,7 @@ import Testing
         // Primary: same bytes, same journal mode, nothing new beside it.
         #expect(try E2E.sha256(primary) == before)
         #expect(try journalMode(primary) == "delete")
-        #expect(try E2E.listing(dir) == (filesBefore + ["job.yml", "out"]).sorted())
+        #expect(try E2E.listing(dir) == (filesBefore + ["out"]).sorted())
         // Output directory: the file and its lock only, no work files; DELETE mode, contract meta.
         #expect(try E2E.listing(dir.appendingPathComponent("out")) == ["vectors.db", "vectors.db.lock"])
         let header = try Data(contentsOf: output).prefix(20)
@@ -87,14 +85,11 @@ import Testing
     }
 
     @Test func walPrimaryKeepsBytesAndJournalMode() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try EmbedServer()
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 400, knowledge: 20, wal: true)
+        let h = try Harness(primary: .init(messages: 400, knowledge: 20, wal: true))
+        defer { h.cleanup() }
+        let dir = h.dir, primary = h.primary
         let before = try E2E.sha256(primary)
-        let job = try E2E.writeJob(dir, url: server.url)
-        let r = try E2E.reindex(["--job", job.path, "--full"])
+        let r = try h.runJob(["--full"])
         #expect(r.status == 0, "stderr: \(r.stderr)")
         #expect(try E2E.sha256(primary) == before)
         #expect(try journalMode(primary) == "wal")
@@ -107,10 +102,9 @@ import Testing
 
     @Test(arguments: ["same", "hardlink", "symlink"])
     func outputThatIsThePrimaryIsRefused(kind: String) throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 50, knowledge: 5)
+        let h = try Harness("primary\(kind)", server: nil, primary: .init(messages: 50, knowledge: 5), job: nil)
+        defer { h.cleanup() }
+        let dir = h.dir, primary = h.primary
         let output: String
         switch kind {
         case "same": output = "primary.db"
@@ -122,9 +116,9 @@ import Testing
             output = "link.db"
         }
         let before = try E2E.sha256(primary)
-        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:9", output: output)
+        try h.writeJob(output: output)
         let listing = try E2E.listing(dir)
-        let r = try E2E.reindex(["--job", job.path, "--full"])
+        let r = try h.runJob(["--full"])
         #expect(r.status == 64, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("is the primary database"))
         #expect(try E2E.sha256(primary) == before)
@@ -132,19 +126,16 @@ import Testing
     }
 
     @Test func failedRunsLeaveTheOutputByteIdentical() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try EmbedServer()
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 300, knowledge: 10)
-        let job = try E2E.writeJob(dir, url: server.url, model: ["max-retries": "1"])
-        #expect(try E2E.reindex(["--job", job.path, "--full"]).status == 0)
-        let output = dir.appendingPathComponent("out/vectors.db")
+        let h = try Harness(primary: .init(messages: 300, knowledge: 10), job: .init(model: ["max-retries": "1"]))
+        defer { h.cleanup() }
+        let server = h.server
+        #expect(try h.runJob(["--full"]).status == 0)
+        let output = h.output
         let published = try E2E.sha256(output)
 
         // Server error at every attempt.
         try server.faults(["status_sequence": Array(repeating: 500, count: 50)])
-        let failing = try E2E.reindex(["--job", job.path, "--full", "--restart"])
+        let failing = try h.runJob(["--full", "--restart"])
         #expect(failing.status == 69, "stderr: \(failing.stderr)")
         #expect(failing.stderr.contains("HTTP 500"))
         #expect(try E2E.sha256(output) == published)
@@ -154,44 +145,46 @@ import Testing
         let stopped = try EmbedServer()
         let deadURL = stopped.url
         stopped.stop()
-        let unreachable = try E2E.writeJob(dir, url: deadURL, model: ["max-retries": "1", "connect-timeout": "2"], name: "dead.yml")
-        let r2 = try E2E.reindex(["--job", unreachable.path, "--full", "--restart"])
+        let unreachable = try h.writeJob("dead.yml", model: ["max-retries": "1", "connect-timeout": "2"], url: deadURL)
+        let r2 = try h.runJob(["--full", "--restart"], job: unreachable)
         #expect(r2.status == 69, "stderr: \(r2.stderr)")
         #expect(try E2E.sha256(output) == published)
 
         // A bad query is refused before any work.
-        let bad = try E2E.writeJob(dir, url: server.url, sources: [("message", #"SELECT id, nope AS text FROM "Message""#)], name: "bad.yml")
-        let r3 = try E2E.reindex(["--job", bad.path, "--full"])
+        let bad = try h.writeJob("bad.yml", sources: [("message", #"SELECT id, nope AS text FROM "Message""#)])
+        let r3 = try h.runJob(["--full"], job: bad)
         #expect(r3.status == 64, "stderr: \(r3.stderr)")
         #expect(r3.stderr.contains("source \"message\""))
         #expect(try E2E.sha256(output) == published)
     }
 
     @Test func apiKeyAppearsNowhere() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
         let key = "sk-test-\(UUID().uuidString)"
-        let server = try EmbedServer()
-        try server.faults(["require_key": key])
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 200, knowledge: 10)
-        let job = try E2E.writeJob(dir, url: server.url, model: ["api-key-env": "REINDEX_TEST_KEY", "max-retries": "1"])
+        let h = try Harness(server: .init(faults: ["require_key": key]), primary: .init(messages: 200, knowledge: 10),
+                            job: .init(model: ["api-key-env": "REINDEX_TEST_KEY", "max-retries": "1"]))
+        defer { h.cleanup() }
+        let dir = h.dir, server = h.server
         let env = ["REINDEX_TEST_KEY": key]
-        let ok = try E2E.reindex(["--job", job.path, "--full", "--format", "json"], env: env)
+        let ok = try h.runJob(["--full", "--format", "json"], env: env)
         #expect(ok.status == 0, "stderr: \(ok.stderr)")
         #expect((try server.stats()["auth_requests"] as? Int ?? 0) > 0, "the key was sent to the server")
         // A wrong key and a failing server produce errors: those must not carry it either.
-        let denied = try E2E.reindex(["--job", job.path, "--full", "--restart"], env: ["REINDEX_TEST_KEY": key + "-wrong"])
+        let denied = try h.runJob(["--full", "--restart"], env: ["REINDEX_TEST_KEY": key + "-wrong"])
         #expect(denied.status == 69)
         try server.faults(["require_key": key, "status_sequence": Array(repeating: 503, count: 20)])
-        let failing = try E2E.reindex(["--job", job.path, "--full", "--restart"], env: env)
+        let failing = try h.runJob(["--full", "--restart"], env: env)
         #expect(failing.status == 69)
         for text in [ok.stdout, ok.stderr, denied.stdout, denied.stderr, failing.stdout, failing.stderr] {
             #expect(!text.contains(key.dropFirst(8)), "key leaked into output")
         }
-        let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path)
+        // Every file is read (an unreadable one fails the test instead of counting as clean).
+        let files = try FileManager.default.subpathsOfDirectory(atPath: dir.path).filter { f in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: dir.appendingPathComponent(f).path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+        #expect(files.contains("out/vectors.db"), "the published file is among those searched: \(files)")
         for f in files {
-            let data = (try? Data(contentsOf: dir.appendingPathComponent(f))) ?? Data()
+            let data = try Data(contentsOf: dir.appendingPathComponent(f))
             #expect(data.range(of: Data(key.dropFirst(8).utf8)) == nil, "key leaked into \(f)")
         }
     }

@@ -3,12 +3,11 @@ import Testing
 
 /// Bad job files are refused before any work with exit 64, naming file, key and expectation.
 struct JobFileTests {
-    func run(_ yaml: String) throws -> (E2E.Result, URL) {
-        let dir = try E2E.tempDir()
-        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 20, knowledge: 2)
-        let job = dir.appendingPathComponent("job.yml")
-        try yaml.write(to: job, atomically: true, encoding: .utf8)
-        return (try E2E.reindex(["--job", job.path, "--full"]), dir)
+    /// A small primary and exactly this job file; no model server (nothing may reach one).
+    func harness(_ yaml: String, _ name: String = #function) throws -> Harness {
+        let h = try Harness(name, server: nil, primary: .init(messages: 20, knowledge: 2), job: nil)
+        do { try h.writeJob(yaml: yaml) } catch { h.cleanup(); throw error }
+        return h
     }
 
     static let base = """
@@ -37,24 +36,22 @@ struct JobFileTests {
         ("unset variable", base.replacingOccurrences(of: "name: m\n", with: "name: ${REINDEX_UNSET_VAR_X}\n"), "REINDEX_UNSET_VAR_X is not set"),
     ])
     func refused(_ name: String, _ yaml: String, _ expected: String) throws {
-        let (r, dir) = try run(yaml)
-        defer { try? FileManager.default.removeItem(at: dir) }
+        let h = try harness(yaml)
+        defer { h.cleanup() }
+        let r = try h.runJob(["--full"])
         #expect(r.status == 64, "\(name): \(r.stderr)")
         #expect(r.stderr.contains(expected), "\(name): \(r.stderr)")
         #expect(r.stderr.contains("job.yml") || r.stderr.contains("source \"message\""), "\(name) names the file or source: \(r.stderr)")
-        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("out").path), "\(name): nothing may be created")
+        #expect(!FileManager.default.fileExists(atPath: h.dir.appendingPathComponent("out").path), "\(name): nothing may be created")
     }
 
     @Test(arguments: [false, true])
     func duplicateIdsAreRefusedByRunsAndDryRunsAlike(dryRun: Bool) throws {
         let yaml = Self.base.replacingOccurrences(of: #"SELECT id, content AS text FROM "Message""#,
                                                   with: #"SELECT id, content AS text FROM "Message" UNION ALL SELECT id, content FROM "Message""#)
-        let dir = try E2E.tempDir("dup\(dryRun)")
-        defer { try? FileManager.default.removeItem(at: dir) }
-        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 20, knowledge: 2)
-        let job = dir.appendingPathComponent("job.yml")
-        try yaml.write(to: job, atomically: true, encoding: .utf8)
-        let r = try E2E.reindex(["--job", job.path, dryRun ? "--dry-run" : "--full"])
+        let h = try harness(yaml, "dup\(dryRun)")
+        defer { h.cleanup() }
+        let r = try h.runJob([dryRun ? "--dry-run" : "--full"])
         #expect(r.status == 64, "\(r.stderr)")
         #expect(r.stderr.contains("twice; ids must be unique"))
     }

@@ -14,18 +14,15 @@ import Testing
     }
 
     @Test func proxiesFromTheEnvironmentAreUsedAndNoProxyBypassesThem() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try EmbedServer()
-        defer { server.stop() }
-        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 100, knowledge: 5)
-        let (proxy, proxyURL, log) = try startProxy(dir)
+        let h = try Harness(primary: .init(messages: 100, knowledge: 5))
+        defer { h.cleanup() }
+        let server = h.server
+        let (proxy, proxyURL, log) = try startProxy(h.dir)
         defer { kill(proxy.processIdentifier, SIGKILL); proxy.waitUntilExit() }
         let port = server.url.split(separator: ":").last!
 
         // Plain HTTP through http_proxy: the run works and every request went through the proxy.
-        let job = try E2E.writeJob(dir, url: server.url)
-        let r = try E2E.reindex(["--job", job.path, "--full"], env: ["http_proxy": proxyURL, "NO_PROXY": "", "no_proxy": ""])
+        let r = try h.runJob(["--full"], env: ["http_proxy": proxyURL, "NO_PROXY": "", "no_proxy": ""])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
         #expect(lines.contains { $0.hasPrefix("POST http://127.0.0.1:\(port)/v1/embeddings") })
@@ -33,14 +30,14 @@ import Testing
         // HTTPS through HTTPS_PROXY: a CONNECT tunnel is asked for; the far end is not TLS, so the
         // handshake fails and the run stops with exit 69 (certificates are never skipped).
         try Data().write(to: log)
-        let tls = try E2E.writeJob(dir, url: "https://127.0.0.1:\(port)", model: ["max-retries": "1"], name: "tls.yml")
-        let t = try E2E.reindex(["--job", tls.path, "--full"], env: ["HTTPS_PROXY": proxyURL, "NO_PROXY": "", "no_proxy": ""])
+        let tls = try h.writeJob("tls.yml", model: ["max-retries": "1"], url: "https://127.0.0.1:\(port)")
+        let t = try h.runJob(["--full"], job: tls, env: ["HTTPS_PROXY": proxyURL, "NO_PROXY": "", "no_proxy": ""])
         #expect(t.status == 69, "\(t.stderr)")
         #expect(try String(contentsOf: log, encoding: .utf8).contains("CONNECT 127.0.0.1:\(port)"))
 
         // NO_PROXY bypasses the proxy.
         try Data().write(to: log)
-        let direct = try E2E.reindex(["--job", job.path, "--full", "--restart"], env: ["http_proxy": proxyURL, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"])
+        let direct = try h.runJob(["--full", "--restart"], env: ["http_proxy": proxyURL, "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"])
         #expect(direct.status == 0)
         #expect(try String(contentsOf: log, encoding: .utf8).isEmpty)
     }

@@ -28,19 +28,19 @@ import Testing
 
     @Test(.disabled(if: RealModelTests.skip)) func demoJobOnTheRealServerFindsParaphrases() throws {
         try requireModel()
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
         let para = try JSONDecoder().decode(Paraphrases.self, from: Data(contentsOf: E2E.root.appendingPathComponent("fixtures/paraphrases.json")))
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, extra: ["--include", E2E.root.appendingPathComponent("fixtures/paraphrases.json").path])
+        // The fixture server is not used: the jobs point at llama-server.
+        let h = try Harness(server: nil, primary: .init(extra: ["--include", E2E.root.appendingPathComponent("fixtures/paraphrases.json").path]), job: nil)
+        defer { h.cleanup() }
+        let dir = h.dir
 
         // 1. The full run through a job-managed server (the demo's shape): started, used, stopped.
         let port = try E2E.freePort()
-        let managed = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port)", model: [
+        let managed = try h.writeJob("managed.yml", model: [
             "name": "all-MiniLM-L6-v2", "batch-size": "32", "concurrency": "4", "timeout": "300",
             "server": #"{command: ["\#(Self.runServer)", "\#(port)"], ready-url: "http://127.0.0.1:\#(port)/health", ready-timeout: 180, log: "server.log"}"#,
-        ], name: "managed.yml")
-        let full = try E2E.reindex(["--job", managed.path, "--full", "--format", "json"], timeout: 1200)
+        ], url: "http://127.0.0.1:\(port)")
+        let full = try h.runJob(["--full", "--format", "json"], job: managed, timeout: 1200)
         #expect(full.status == 0, "\(full.stderr)")
         let summary = try E2E.json(full.stdout)
         #expect((summary["embedded"] as? Int ?? 0) > 1300)
@@ -56,15 +56,16 @@ import Testing
         try E2E.wait("llama-server", timeout: 180) {
             (try? E2E.run("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port2)/health"]).status) == 0
         }
-        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port2)", model: ["name": "all-MiniLM-L6-v2", "timeout": "300"])
+        let job = try h.writeJob(model: ["name": "all-MiniLM-L6-v2", "timeout": "300"], url: "http://127.0.0.1:\(port2)")
 
         // Stored vectors equal the server's raw vectors, normalized. llama.cpp's numbers depend
         // slightly on how requests share a batch (≈1e-4), so the exact check uses a job that sends
         // one input per request, like the reference requests; the full run is checked by cosine.
-        let exact = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port2)", output: "exact/vectors.db",
-                                     sources: [("message", #"SELECT id, content AS text FROM "Message" WHERE id LIKE 'demo-para-%'"#)],
-                                     model: ["name": "all-MiniLM-L6-v2", "batch-size": "1", "concurrency": "1", "timeout": "300"], name: "exact.yml")
-        let e = try E2E.reindex(["--job", exact.path, "--full"], timeout: 600)
+        let exact = try h.writeJob("exact.yml", output: "exact/vectors.db",
+                                   sources: [("message", #"SELECT id, content AS text FROM "Message" WHERE id LIKE 'demo-para-%'"#)],
+                                   model: ["name": "all-MiniLM-L6-v2", "batch-size": "1", "concurrency": "1", "timeout": "300"],
+                                   url: "http://127.0.0.1:\(port2)")
+        let e = try h.runJob(["--full"], job: exact, timeout: 600)
         #expect(e.status == 0, "\(e.stderr)")
         let exactItems = try E2E.items(dir.appendingPathComponent("exact/vectors.db"))
         let items = try E2E.items(dir.appendingPathComponent("out/vectors.db"))
@@ -86,7 +87,7 @@ import Testing
         var hits = 0
         var paraScores: [Double] = []
         for q in para.queries {
-            let r = try E2E.reindex(["search", "--job", job.path, q.query, "--k", "3", "--format", "json"])
+            let r = try h.command("search", [q.query, "--k", "3", "--format", "json"], job: job)
             #expect(r.status == 0, "\(r.stderr)")
             let results = try E2E.json(r.stdout)["results"] as? [[String: Any]] ?? []
             if results.first?["id"] as? String == q.expect { hits += 1 } else {
@@ -98,7 +99,7 @@ import Testing
         #expect(Double(hits) >= 0.9 * Double(para.queries.count))
         var unrelatedScores: [Double] = []
         for u in para.unrelated {
-            let r = try E2E.reindex(["search", "--job", job.path, u, "--k", "1", "--format", "json"])
+            let r = try h.command("search", [u, "--k", "1", "--format", "json"], job: job)
             unrelatedScores.append((try E2E.json(r.stdout)["results"] as? [[String: Any]])?.first?["score"] as? Double ?? 1)
         }
         let meanPara = paraScores.reduce(0, +) / Double(paraScores.count)

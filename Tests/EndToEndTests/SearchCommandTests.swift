@@ -5,13 +5,10 @@ import Testing
 /// Issue 7: `reindex search` ranks the stored vectors against an embedded query.
 @Suite(.serialized) struct SearchCommandTests {
     @Test func exactTextOfAStoredMessageRanksFirst() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let server = try EmbedServer()
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 600, knowledge: 20)
-        let job = try E2E.writeJob(dir, url: server.url)
-        #expect(try E2E.reindex(["--job", job.path, "--full"]).status == 0)
+        let h = try Harness(primary: .init(messages: 600, knowledge: 20))
+        defer { h.cleanup() }
+        let primary = h.primary
+        #expect(try h.runJob(["--full"]).status == 0)
 
         var config = Configuration()
         config.readonly = true
@@ -25,7 +22,7 @@ import Testing
         try q.close()
         #expect(picks.count == 3)
         for pick in picks {
-            let r = try E2E.reindex(["search", "--job", job.path, pick.content, "--k", "5", "--format", "json"])
+            let r = try h.command("search", [pick.content, "--k", "5", "--format", "json"])
             #expect(r.status == 0, "stderr: \(r.stderr)")
             let out = try E2E.json(r.stdout)
             #expect(out["query"] as? String == pick.content)
@@ -40,19 +37,16 @@ import Testing
             #expect(scores == scores.sorted(by: >), "best first")
         }
 
-        let text = try E2E.reindex(["search", "--job", job.path, picks[0].content, "--k", "3"])
+        let text = try h.command("search", [picks[0].content, "--k", "3"])
         #expect(text.status == 0)
         #expect(text.stdout.split(separator: "\n").count == 3)
         #expect(text.stdout.hasPrefix(" 1. 1.0000  message \(picks[0].id)"), "\(text.stdout)")
     }
 
     @Test func searchWithoutAVectorFileFailsClearly() throws {
-        let dir = try E2E.tempDir()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let primary = dir.appendingPathComponent("primary.db")
-        try E2E.makePrimary(primary, messages: 20, knowledge: 2)
-        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:9")
-        let r = try E2E.reindex(["search", "--job", job.path, "hello"])
+        let h = try Harness(server: nil, primary: .init(messages: 20, knowledge: 2))
+        defer { h.cleanup() }
+        let r = try h.command("search", ["hello"])
         #expect(r.status == 74, "stderr: \(r.stderr)")
         #expect(r.stderr.contains("no vector file"))
     }

@@ -8,6 +8,7 @@ import Testing
 /// Helpers for end-to-end tests: they run the built `reindex` binary against
 /// real SQLite files and the fixture embedding server on 127.0.0.1. Every
 /// wait is on a condition (a file, a process exit) with a generous deadline.
+/// Tests set up through `Harness` (Harness.swift), which is built on these.
 enum E2E {
     static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 

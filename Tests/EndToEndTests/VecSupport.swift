@@ -16,6 +16,10 @@ enum Vec {
 
     static var available: Bool { extensionPath != nil && FileManager.default.isExecutableFile(atPath: systemPython) }
 
+    /// Why a test that needs sqlite-vec fails without it: the test environment always
+    /// installs it, so its absence is a broken set-up, not a reason to skip.
+    static let missing: Comment = "needs the sqlite-vec Python package and /usr/bin/python3: run ./fixtures/setup.sh (make setup)"
+
     /// An environment in which the binary cannot discover sqlite-vec by itself.
     static func hiddenExtensionEnv(_ dir: URL) -> [String: String] {
         ["HOME": dir.path, "PYENV_ROOT": dir.appendingPathComponent("no-pyenv").path,

@@ -5,35 +5,15 @@ import Testing
 /// Issue 7: `reindex verify` — exit 0 on a good file, 65 naming the problem
 /// on a tampered one, and never a file created or changed.
 @Suite(.serialized) struct VerifyCommandTests {
-    /// A published file for a small primary, and a job to verify it with.
-    struct Fixture {
-        var dir: URL
-        var job: URL
-        var primary: URL
-        var output: URL
-        var server: EmbedServer
-    }
-
-    func fixture(_ name: String = #function, include: [String: Any]? = nil, faults: [String: Any]? = nil) throws -> Fixture {
-        let dir = try E2E.tempDir(name)
-        let server = try EmbedServer()
-        let primary = dir.appendingPathComponent("primary.db")
-        var extra: [String] = []
-        if let include {
-            let file = dir.appendingPathComponent("include.json")
-            try JSONSerialization.data(withJSONObject: include).write(to: file)
-            extra = ["--include", file.path]
-        }
-        try E2E.makePrimary(primary, messages: 400, knowledge: 20, extra: extra)
-        if let faults { try server.faults(faults) }
-        let job = try E2E.writeJob(dir, url: server.url)
-        let r = try E2E.reindex(["--job", job.path, "--full"])
-        #expect(r.status == 0 || r.status == 3, "stderr: \(r.stderr)")
-        return Fixture(dir: dir, job: job, primary: primary, output: dir.appendingPathComponent("out/vectors.db"), server: server)
+    /// A published file (`--full`; exit 3, published with failed rows, counts) for a
+    /// small primary, and the job to verify it with. The server's counters are kept.
+    func fixture(_ name: String = #function, include: [String: Any]? = nil, faults: [String: Any]? = nil) throws -> Harness {
+        try Harness(name, server: .init(faults: faults), primary: .init(messages: 400, knowledge: 20, include: include),
+                    publish: .init(args: ["--full"], accept: [0, 3], resetStats: false))
     }
 
     /// A copy of the published file to tamper with, changed by `sql` (run with GRDB, no extension).
-    func tampered(_ f: Fixture, _ name: String, _ sql: String) throws -> URL {
+    func tampered(_ f: Harness, _ name: String, _ sql: String) throws -> URL {
         let copy = f.dir.appendingPathComponent("\(name).db")
         try? FileManager.default.removeItem(at: copy)
         try FileManager.default.copyItem(at: f.output, to: copy)
@@ -43,18 +23,18 @@ import Testing
         return copy
     }
 
-    func verify(_ f: Fixture, output: URL? = nil, json: Bool = false) throws -> E2E.Result {
-        var args = ["verify", "--job", f.job.path]
+    func verify(_ f: Harness, output: URL? = nil, json: Bool = false) throws -> E2E.Result {
+        var args: [String] = []
         if let output { args += ["--output", output.path] }
         if json { args += ["--format", "json"] }
-        return try E2E.reindex(args)
+        return try f.command("verify", args)
     }
 
     @Test func goodFileIsConsistentAndNothingIsWritten() throws {
         let f = try fixture()
-        defer { try? FileManager.default.removeItem(at: f.dir) }
+        defer { f.cleanup() }
         let listing = try E2E.listing(f.dir)
-        let outListing = try E2E.listing(f.output.deletingLastPathComponent())
+        let outListing = try f.outListing()
         let before = try E2E.sha256(f.output)
         let primaryBefore = try E2E.sha256(f.primary)
 
@@ -66,20 +46,20 @@ import Testing
         let report = try E2E.json(json.stdout)
         #expect(report["consistent"] as? Bool == true)
         #expect((report["problems"] as? [String])?.isEmpty == true)
-        if Vec.available {
-            #expect((report["vec_items"] as? [String: Bool])?["checked"] == true)
-            #expect((report["passed"] as? [String] ?? []).contains("vec_items"))
-        }
+        // fixtures/setup.sh installs sqlite-vec, so the file has vec_items and verify checks it.
+        #expect(Vec.available, Vec.missing)
+        #expect((report["vec_items"] as? [String: Bool])?["checked"] == true)
+        #expect((report["passed"] as? [String] ?? []).contains("vec_items"))
 
         #expect(try E2E.listing(f.dir) == listing)
-        #expect(try E2E.listing(f.output.deletingLastPathComponent()) == outListing)
+        #expect(try f.outListing() == outListing)
         #expect(try E2E.sha256(f.output) == before)
         #expect(try E2E.sha256(f.primary) == primaryBefore)
     }
 
     @Test func tamperedFilesExit65NamingTheProblem() throws {
         let f = try fixture()
-        defer { try? FileManager.default.removeItem(at: f.dir) }
+        defer { f.cleanup() }
         let victim: (id: Int64, sourceID: String) = try {
             let q = try DatabaseQueue(path: f.output.path, configuration: { var c = Configuration(); c.readonly = true; return c }())
             defer { try? q.close() }
@@ -110,10 +90,11 @@ import Testing
         }
 
         // vec_items out of step with items (needs the extension to tamper with it).
-        if Vec.available {
+        #expect(Vec.available, Vec.missing)
+        do {
             let copy = try tampered(f, "vec", "SELECT 1")
             let out = try Vec.sql(copy, "DELETE FROM vec_items WHERE rowid = \(victim.id)", write: true)
-            #expect(out["error"] == nil)
+            #expect(out["error"] == nil, "\(out)")
             let r = try verify(f, output: copy, json: true)
             #expect(r.status == 65)
             let problems = (try E2E.json(r.stdout)["problems"] as? [String]) ?? []
@@ -135,8 +116,8 @@ import Testing
 
     @Test func primaryChangesAreReportedPerSource() throws {
         let f = try fixture()
-        defer { try? FileManager.default.removeItem(at: f.dir) }
-        let changed = try E2E.mutatePrimary(f.primary, ["--insert", "2", "--update", "3", "--delete", "4"])
+        defer { f.cleanup() }
+        let changed = try f.mutate(["--insert", "2", "--update", "3", "--delete", "4"])
         let r = try verify(f, json: true)
         #expect(r.status == 65)
         let report = try E2E.json(r.stdout)
@@ -149,7 +130,7 @@ import Testing
         #expect(Set(samples["stale"] ?? []) == Set(changed["updated"] ?? []))
         #expect(Set(samples["extra"] ?? []) == Set(changed["deleted"] ?? []))
         // After a run, consistent again.
-        #expect(try E2E.reindex(["--job", f.job.path]).status == 0)
+        #expect(try f.runJob().status == 0)
         #expect(try verify(f).status == 0)
     }
 
@@ -157,7 +138,7 @@ import Testing
         let poison = "FORBIDDEN-TOKEN-7"
         let f = try fixture(include: ["messages": [["id": "zz-poisoned-1", "content": "this one carries \(poison) inside"]]],
                             faults: ["poison": poison])
-        defer { try? FileManager.default.removeItem(at: f.dir) }
+        defer { f.cleanup() }
         let r = try verify(f, json: true)
         #expect(r.status == 0, "stdout: \(r.stdout) stderr: \(r.stderr)")
         let message = (try E2E.json(r.stdout)["sources"] as? [String: Any])?["message"] as? [String: Any] ?? [:]

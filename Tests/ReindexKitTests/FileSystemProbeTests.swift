@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import ReindexKit
 
@@ -50,7 +51,42 @@ struct FileSystemProbeTests {
         #expect(!FileSystemProbe.decide(output: nil, work: nil, primary: nil, forcedWorkDir: false).workWAL)
     }
 
-    @Test func probesThisMachine() {
-        #expect(FileSystemProbe.probe("/tmp/does/not/exist/yet.db") != nil, "falls back to the nearest existing parent")
+    #if os(Linux)
+    /// statfs(2) on real directories: a directory the test creates, the temp
+    /// directory and /proc (procfs, never the filesystem of `/`), each compared
+    /// with what `stat -f -c %t` prints; a path that does not exist yet is
+    /// probed through its nearest existing parent, not through `/`.
+    @Test func probesThisMachine() throws {
+        let temp = FileManager.default.temporaryDirectory
+        let dir = temp.appendingPathComponent("fsprobe-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+
+        for path in [dir.path, temp.path, "/proc"] {
+            let magic = try #require(try Self.statMagic(path), "stat -f -c %t \(path) printed no hex number")
+            let kind = try #require(FileSystemProbe.probe(path), "statfs(\(path)) failed")
+            #expect(kind.magic == magic, "\(path): probe says \(kind), stat -f says 0x\(String(magic, radix: 16))")
+            #expect(kind == FileSystemProbe.kind(magic: magic))
+            let missing = try #require(FileSystemProbe.probe(path + "/not/yet/vectors.db"))
+            #expect(missing.magic == magic, "\(path)/not/yet/vectors.db: probe says \(missing), its nearest parent is 0x\(String(magic, radix: 16))")
+        }
+        #expect(FileSystemProbe.probe("/proc")?.magic == 0x9FA0, "procfs's magic number")
+        #expect(FileSystemProbe.probe(dir.path) == FileSystemProbe.probe(temp.path), "a directory made in the temp dir is on its filesystem")
     }
+
+    /// `stat -f -c %t path`: the filesystem's magic number in hex, as statfs returns it.
+    static func statMagic(_ path: String) throws -> UInt64? {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["stat", "-f", "-c", "%t", path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { return nil }
+        return UInt64(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16)
+    }
+    #endif
 }
