@@ -12,7 +12,7 @@ struct Reindex: AsyncParsableCommand {
             Reads source rows read-only from the primary database, embeds them through a model server, \
             and atomically publishes a dedicated, sqlite-vec compatible vector file. \
             Exit codes: 0 ok, 3 published with failed rows, 64 usage/job error, 65 model drift or \
-            inconsistent file, 66 primary missing, 69 model server unavailable, 70 internal error, \
+            inconsistent file, 66 primary missing, 69 model server unavailable, 70 internal error, 78 job does not match the model (e.g. dimensions), \
             73 stale sidecar files, 74 I/O error, 75 another run holds the lock, 130/143 interrupted.
             """,
         version: ReindexVersion.string,

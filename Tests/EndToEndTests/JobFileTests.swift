@@ -53,6 +53,6 @@ struct JobFileTests {
         defer { h.cleanup() }
         let r = try h.runJob([dryRun ? "--dry-run" : "--full"])
         #expect(r.status == 64, "\(r.stderr)")
-        #expect(r.stderr.contains("twice; ids must be unique"))
+        #expect(r.stderr.contains("twice") && r.stderr.contains("ids must be unique within a source"), "\(r.stderr)")
     }
 }

@@ -45,7 +45,6 @@ public struct VerifyReport: Sendable {
             try c.encode(["missing": missing.ids, "stale": stale.ids, "extra": extra.ids, "failed": failed.ids], forKey: .samples)
         }
     }
-    }
 
     public var output: String
     public var passed: [String] = []
