@@ -32,8 +32,8 @@ struct VecIndexUnitTests {
 
     /// A work file resumed from an attempt that had built vec_items loses it
     /// even when this run has no extension to `DROP` it with.
-    @Test(.enabled(if: ext != nil, "needs the sqlite-vec Python package"))
-    func rebuildsAndDropsWithOrWithoutTheExtension() async throws {
+    @Test func rebuildsAndDropsWithOrWithoutTheExtension() async throws {
+        try #require(Self.ext != nil, "sqlite-vec's Python package is missing — run ./fixtures/setup.sh")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vecindex-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -139,7 +139,9 @@ public final class BatchEmbedder: Sendable {
         return (items, failures)
     }
 
-    enum Outcome {
+    /// What one logical request came to, after retries: vectors, or the
+    /// server's verdict on the inputs.
+    enum Answer {
         case vectors([[Float]])
         case tooLarge(String)
         case badInput(String)
@@ -147,7 +149,7 @@ public final class BatchEmbedder: Sendable {
 
     /// One logical request with retries. Gives up with `.modelUnavailable`
     /// after `max-retries` retries.
-    func send(_ inputs: [String]) async throws -> Outcome {
+    func send(_ inputs: [String]) async throws -> Answer {
         var attempt = 0
         var lastProblem = ""
         while true {

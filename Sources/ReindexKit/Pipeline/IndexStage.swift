@@ -7,7 +7,7 @@ struct IndexStage {
     let plan: VecIndex.Plan
     let logger: Logger
 
-    func run(work: WorkFile) throws -> VecIndex.Outcome {
+    func run(work: WorkFile) throws -> VecIndex.Built {
         try work.buildIndex(plan, logger: logger)
     }
 }

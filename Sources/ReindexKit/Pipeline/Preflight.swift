@@ -18,13 +18,13 @@ struct Preflight {
         var location: BuildLocation
     }
 
-    enum Outcome {
+    enum Verdict {
         case ready(Ready)
         /// The interrupted run had already renamed its file into place.
         case alreadyPublished
     }
 
-    func run() async throws -> Outcome {
+    func run() async throws -> Verdict {
         let paths = OutputPaths(output: job.output)
         try paths.refuseSameFile(asPrimary: job.primary)
         let scanner = try SourceScanner(job: job, logger: logger)

@@ -19,7 +19,7 @@ struct ReuseStage {
     func run(work: WorkFile, plan: Plan) throws -> Reuse {
         let carried = try work.reconcile(dropCopied: plan.isFull)
         let reused = plan.isFull ? try work.reusedBySource() : try work.reuseFromLive()
-        try work.setWorkState(["mode": plan.mode.rawValue])
+        try work.setWorkState([.mode: plan.mode.rawValue])
         logger.info("reuse", metadata: ["carried_over": "\(carried.values.reduce(0, +))", "reused": "\(reused.values.reduce(0, +))"])
         return Reuse(carriedBySource: carried, reusedBySource: reused)
     }

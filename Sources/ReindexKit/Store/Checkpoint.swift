@@ -48,7 +48,7 @@ public struct Checkpoint {
             discard(workPath)
         }
         var work: WorkFile
-        var state: [String: String] = [:]
+        var state: [WorkStateKey: String] = [:]
         if FileOps.exists(workPath) {
             do {
                 work = try create()
@@ -58,7 +58,7 @@ public struct Checkpoint {
                 discard(workPath)
                 work = try create()
             }
-            if !state.isEmpty && state["fingerprint"] != fingerprint {
+            if !state.isEmpty && state[.fingerprint] != fingerprint {
                 work = try startOver(work, "the unfinished work belongs to another job configuration (sources, model, dimensions, provider or prefix changed); starting over")
                 state = [:]
             }
@@ -71,13 +71,13 @@ public struct Checkpoint {
         if state.isEmpty, try work.itemCount() > 0 {
             work = try startOver(work, "the unfinished work file cannot be matched to this job; starting over")
         }
-        if let runID = state["run_id"], let started = state["started_at"].flatMap(Int64.init) {
+        if let runID = state[.runID], let started = state[.startedAt].flatMap(Int64.init) {
             logger.notice("resuming the unfinished run", metadata: ["run_id": "\(runID)"])
-            return Checkpoint(work: work, resumed: true, runID: runID, startedAt: started, previousMode: state["mode"].flatMap(RunMode.init))
+            return Checkpoint(work: work, resumed: true, runID: runID, startedAt: started, previousMode: state[.mode].flatMap(RunMode.init))
         }
         let runID = UUID().uuidString.lowercased()
         let started = Int64(Date().timeIntervalSince1970)
-        try work.setWorkState(["fingerprint": fingerprint, "run_id": runID, "started_at": String(started), "mode": mode.rawValue, "job": job.name])
+        try work.setWorkState([.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue, .job: job.name])
         return Checkpoint(work: work, resumed: false, runID: runID, startedAt: started, previousMode: nil)
     }
 
@@ -90,7 +90,7 @@ public struct Checkpoint {
         guard found.items > 0, found.fingerprint == fingerprint, mode == .incremental || found.mode == RunMode.full.rawValue else { return nil }
         let runID = UUID().uuidString.lowercased()
         let started = Int64(Date().timeIntervalSince1970)
-        try work.setWorkState(["fingerprint": fingerprint, "run_id": runID, "started_at": String(started), "mode": mode.rawValue])
+        try work.setWorkState([.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue])
         logger.notice("resuming a finished but unpublished work file", metadata: ["work": "\(work.path)"])
         return Checkpoint(work: work, resumed: true, runID: runID, startedAt: started, previousMode: found.mode.flatMap(RunMode.init))
     }

@@ -22,8 +22,8 @@ public enum VecIndex {
         public var wanted: String { mode != .none && ext != nil ? "vec0" : "none" }
     }
 
-    /// The index stage's result: a note for the summary and meta keys.
-    public struct Outcome: Sendable {
+    /// What building the index left: a note for the summary and meta keys.
+    public struct Built: Sendable {
         public var note: String?
         public var meta: [MetaKey: String]
     }
@@ -77,7 +77,7 @@ public enum VecIndex {
 
     /// Drops any `vec_items` left in the work file and, when wanted, builds it
     /// anew from `items` in one transaction. Runs on the work file's connection.
-    static func build(_ db: Database, dimensions d: Int, plan: Plan, logger: Logger) throws -> Outcome {
+    static func build(_ db: Database, dimensions d: Int, plan: Plan, logger: Logger) throws -> Built {
         let started = ContinuousClock.now
         var version: String?
         if let ext = plan.ext {
@@ -106,12 +106,12 @@ public enum VecIndex {
             let note = plan.mode == .none
                 ? nil
                 : "no vec_items index: sqlite-vec was not found or did not load (index: auto) — pass --sqlite-vec or set SQLITE_VEC_PATH"
-            return Outcome(note: note, meta: [.index: "none"])
+            return Built(note: note, meta: [.index: "none"])
         }
         let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
         let seconds = (ContinuousClock.now - started).seconds
         logger.info("built vec_items", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "sqlite_vec": "\(version)"])
-        return Outcome(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
+        return Built(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
                        meta: [.index: "vec0", .sqliteVecVersion: version])
     }
 

@@ -61,18 +61,20 @@ public final class WorkFile: Sendable {
 
     // MARK: Checkpoint identity
 
-    public func workState() throws -> [String: String] {
+    func workState() throws -> [WorkStateKey: String] {
         try queue.read { db in
-            var out: [String: String] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM work_state") { out[row[0]] = row[1] }
+            var out: [WorkStateKey: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT key, value FROM work_state") {
+                if let key = WorkStateKey(rawValue: row[0]) { out[key] = row[1] }
+            }
             return out
         }
     }
 
-    public func setWorkState(_ values: [String: String]) throws {
+    func setWorkState(_ values: [WorkStateKey: String]) throws {
         try queue.write { db in
             for (k, v) in values {
-                try db.execute(sql: "INSERT INTO work_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [k, v])
+                try db.execute(sql: "INSERT INTO work_state(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", arguments: [k.rawValue, v])
             }
         }
     }
@@ -259,7 +261,7 @@ public final class WorkFile: Sendable {
     // MARK: Index
 
     /// Builds `vec_items` from `items` as the plan says (see `VecIndex.build`).
-    func buildIndex(_ plan: VecIndex.Plan, logger: Logger) throws -> VecIndex.Outcome {
+    func buildIndex(_ plan: VecIndex.Plan, logger: Logger) throws -> VecIndex.Built {
         try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, logger: logger) }
     }
 
