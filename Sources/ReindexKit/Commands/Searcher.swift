@@ -99,11 +99,9 @@ public final class Searcher: Sendable {
         let reindexer = Reindexer(job: job, options: RunOptions(), logger: logger, environment: environment)
         let embedder = BatchEmbedder(client: reindexer.makeClient(), model: job.model, counters: RunCounters(),
                                      stop: StopSignal(), logger: logger, limit: BatchLimit(1))
-        let server = try await ManagedServer.start(job.model.server, logger: logger)
-        defer { server?.stop() }
         let input = job.model.queryPrefix + text
         let row = ScannedRow(sourceID: "query", hash: Data(), input: input, truncated: false)
-        let result = try await embedder.embed([PendingRow(source: "_query", row: row)])
+        let result = try await ManagedServer.run(job.model.server, logger: logger) { try await embedder.embed([PendingRow(source: "_query", row: row)]) }
         guard let item = result.items.first else {
             throw ReindexError.modelResponse(detail: "the model rejected the query: \(result.failures.first?.error ?? "no vector")")
         }

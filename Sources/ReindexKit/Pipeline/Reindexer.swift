@@ -215,8 +215,8 @@ public final class Reindexer {
         let limit = BatchLimit(job.model.batchSize)
         let client = makeClient()
         let embedder = BatchEmbedder(client: client, model: job.model, counters: counters, stop: stop, logger: logger, limit: limit)
-        let server = try await ManagedServer.start(job.model.server, logger: logger)
-        defer { server?.stop() }
+        // The server runs for the rest of the run and is stopped however it ends (not re-indented: a 3-line change).
+        return try await ManagedServer.run(job.model.server, logger: logger) {
 
         // drift: before any other request, the model must still be the one that built the live file
         var probes: [Probe] = []
@@ -402,6 +402,7 @@ public final class Reindexer {
         summary.stages = stages
         summary.durationSeconds = (ContinuousClock.now - began).seconds
         return summary
+        }
     }
 
     /// Throws the interruption once SIGINT/SIGTERM asked for a stop.
