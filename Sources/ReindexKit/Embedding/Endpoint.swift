@@ -27,10 +27,24 @@ public struct Endpoint: Sendable {
     /// The URL a user sees in messages: never carries credentials.
     public var display: String { unixSocket.map { "unix:\($0)" } ?? base }
 
-    public func request(path: String, method: String = "POST", json: Any? = nil) throws -> HTTPRequest {
-        let body = try json.map { try JSONValue.serialize($0) }
-        return HTTPRequest(url: base + path, method: method, headers: headers, body: body,
-                           unixSocket: unixSocket, timeout: timeout, connectTimeout: connectTimeout)
+    /// Request bodies go through `JSONEncoder`: about 0.9 µs per input (100
+    /// inputs of ~280 bytes: 92 µs a body, against 44 µs for the hand-written
+    /// writer it replaced), a small fraction of a run's CPU per item.
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .withoutEscapingSlashes
+        return encoder
+    }()
+
+    public func request(path: String, method: String = "GET") -> HTTPRequest {
+        HTTPRequest(url: base + path, method: method, headers: headers, body: nil,
+                    unixSocket: unixSocket, timeout: timeout, connectTimeout: connectTimeout)
+    }
+
+    func request(path: String, body: some Encodable) throws -> HTTPRequest {
+        var request = request(path: path, method: "POST")
+        request.body = try Self.encoder.encode(body)
+        return request
     }
 
     /// Extracts an error message from OpenAI (`error.message`), Ollama/TEI (`error`) or plain bodies.

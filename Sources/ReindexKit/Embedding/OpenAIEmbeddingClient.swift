@@ -39,10 +39,9 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     }
 
     private func send(_ inputs: [String], base64: Bool) async throws -> EmbeddingReply {
-        var body: [String: Any] = ["model": model.name, "input": inputs]
-        if base64 { body["encoding_format"] = "base64" }
-        if model.dimensionsParam { body["dimensions"] = model.dimensions }
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: path, json: body))
+        let body = OpenAIEmbeddingRequest(model: model.name, input: inputs, encodingFormat: base64 ? "base64" : nil,
+                                          dimensions: model.dimensionsParam ? model.dimensions : nil)
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: path, body: body))
         guard (200..<300).contains(response.status) else {
             return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
         }

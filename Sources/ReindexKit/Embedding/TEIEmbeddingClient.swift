@@ -14,7 +14,7 @@ public final class TEIEmbeddingClient: EmbeddingClient {
     public var description: String { "tei \(endpoint.display)" }
 
     public func limits() async throws -> ServerLimits? {
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/info", method: "GET"))
+        let response = try await HTTPTransport.shared.perform(endpoint.request(path: "/info"))
         guard response.status == 200, let info = try? JSONValue.parse(response.body) else {
             throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info answered HTTP \(response.status); is this a text-embeddings-inference server?")
         }
@@ -23,25 +23,28 @@ public final class TEIEmbeddingClient: EmbeddingClient {
     }
 
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
-        // Ask for raw vectors: normalization is ours, checked and uniform across providers.
-        var body: [String: Any] = ["inputs": inputs, "normalize": false]
-        if let truncate = model.truncate { body["truncate"] = truncate }
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/embed", json: body))
+        let body = TEIEmbedRequest(inputs: inputs, truncate: model.truncate)
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/embed", body: body))
         guard (200..<300).contains(response.status) else {
             return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
         }
+        return .vectors(try Self.decode(response.body))
+    }
+
+    /// `[[numbers], …]`: one vector per input, in order.
+    static func decode(_ body: Data) throws -> [[Float]] {
         let json: JSONValue
-        do { json = try JSONValue.parse(response.body) } catch {
+        do { json = try JSONValue.parse(body) } catch {
             throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error)")
         }
         guard let list = json.arrayValue else {
             throw ReindexError.modelResponse(detail: "the TEI answer is not a list of embeddings")
         }
-        return .vectors(try list.enumerated().map { i, v in
+        return try list.enumerated().map { i, v in
             guard let floats = v.floatsValue else {
                 throw ReindexError.modelResponse(detail: "embedding \(i) in the TEI answer is not a list of numbers")
             }
             return floats
-        })
+        }
     }
 }
