@@ -49,7 +49,7 @@ public struct Endpoint: Sendable {
 
     /// Extracts an error message from OpenAI (`error.message`), Ollama/TEI (`error`) or plain bodies.
     public static func errorMessage(_ body: Data) -> String {
-        if let json = try? JSONValue.parse(body) {
+        if let json = try? FastJSON.parse(body) {
             if let message = json["error"]?["message"]?.stringValue { return message }
             if let message = json["error"]?.stringValue { return message }
             if let message = json["message"]?.stringValue { return message }
@@ -59,8 +59,21 @@ public struct Endpoint: Sendable {
         return text.isEmpty ? "(empty body)" : text
     }
 
-    /// Decodes `count` little-endian float32 values from base64.
+    /// Little-endian float32 values from base64 (OpenAI's `encoding_format:
+    /// base64`, the probes in `meta`); nil when it is not valid base64 or not
+    /// a whole number of floats. Foundation decodes: 0.67 µs per 384-float
+    /// vector in release mode, against 0.57 µs for the hand-written decoder
+    /// it replaced (100 vectors a response).
     public static func floats(base64: String) -> [Float]? {
-        JSONValue.float32s(base64: base64)
+        guard let data = Data(base64Encoded: base64), data.count % 4 == 0 else { return nil }
+        let count = data.count / 4
+        return data.withUnsafeBytes { raw in
+            [Float](unsafeUninitializedCapacity: count) { floats, initialized in
+                for i in 0..<count {
+                    floats[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i * 4, as: UInt32.self)))
+                }
+                initialized = count
+            }
+        }
     }
 }

@@ -24,8 +24,8 @@ public final class OllamaEmbeddingClient: EmbeddingClient {
 
     /// `{"model": …, "embeddings": [[numbers], …], …}`: one vector per input, in order.
     static func decode(_ body: Data) throws -> [[Float]] {
-        let json: JSONValue
-        do { json = try JSONValue.parse(body) } catch {
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
             throw ReindexError.modelResponse(detail: "the Ollama answer is not JSON: \(error)")
         }
         guard let list = json["embeddings"]?.arrayValue else {

@@ -49,8 +49,8 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     }
 
     static func decode(_ body: Data, count: Int) throws -> [[Float]] {
-        let json: JSONValue
-        do { json = try JSONValue.parse(body) } catch {
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
             throw ReindexError.modelResponse(detail: "the OpenAI-style answer is not JSON: \(error)")
         }
         guard let data = json["data"]?.arrayValue else {

@@ -15,11 +15,10 @@ public final class TEIEmbeddingClient: EmbeddingClient {
 
     public func limits() async throws -> ServerLimits? {
         let response = try await HTTPTransport.shared.perform(endpoint.request(path: "/info"))
-        guard response.status == 200, let info = try? JSONValue.parse(response.body) else {
-            throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info answered HTTP \(response.status); is this a text-embeddings-inference server?")
+        guard response.status == 200, let info = try? JSONDecoder().decode(TEIInfo.self, from: response.body) else {
+            throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info did not describe a text-embeddings-inference server (got HTTP \(response.status)) — check model.url and model.provider")
         }
-        return ServerLimits(maxBatchSize: info["max_client_batch_size"]?.doubleValue.map { Int($0) },
-                            maxBatchTokens: info["max_batch_tokens"]?.doubleValue.map { Int($0) })
+        return ServerLimits(maxBatchSize: info.maxClientBatchSize, maxBatchTokens: info.maxBatchTokens)
     }
 
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
@@ -33,8 +32,8 @@ public final class TEIEmbeddingClient: EmbeddingClient {
 
     /// `[[numbers], …]`: one vector per input, in order.
     static func decode(_ body: Data) throws -> [[Float]] {
-        let json: JSONValue
-        do { json = try JSONValue.parse(body) } catch {
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
             throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error)")
         }
         guard let list = json.arrayValue else {
