@@ -123,8 +123,8 @@ private final class Supervisor: @unchecked Sendable {
                 ManagedServer.live.insert(pid)
                 state = .running(pid)
                 logger.info("started the model server", metadata: ["pid": "\(pid)", "command": "\(config.command[0])"])
-                // Subprocess tells of the exit only when this closure returns: peek
-                // (without reaping) until it has happened or a stop is requested.
+                // Subprocess reports the exit only after this closure returns: peek
+                // (without reaping) until it has happened or a stop cancels the sleep.
                 while !Self.hasExited(pid) {
                     try await Task.sleep(for: .milliseconds(100))
                 }
@@ -135,9 +135,12 @@ private final class Supervisor: @unchecked Sendable {
             }
         } catch let error as SubprocessError where group == nil {
             state = .failed(startFailure(error))
-        } catch {
-            // Cancelled: Subprocess has run the teardown sequence.
+        } catch is CancellationError {
+            // The stop request: Subprocess has run the teardown sequence.
             logger.info("stopped the model server", metadata: ["pid": "\(group.map(String.init) ?? "-")"])
+        } catch {
+            logger.warning("lost track of the model server; killing its group", metadata: ["error": "\(error)"])
+            state = .failed(.modelUnavailable(url: config.readyURL, detail: "cannot watch the model server (got \(error)) — rerun; if it persists, start the server outside the job and drop model.server"))
         }
         if let group {
             ManagedServer.live.remove(group)
