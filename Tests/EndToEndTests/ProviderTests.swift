@@ -152,8 +152,8 @@ import Testing
         try s.server.faults(["wrong_dimensions": 128])
         let job = try E2E.writeJob(s.dir, url: s.server.url)
         let r = try E2E.reindex(["--job", job.path, "--full"])
-        #expect(r.status == 69)
-        #expect(r.stderr.contains("returned 128 dimensions") && r.stderr.contains("model.dimensions: 384"), "\(r.stderr)")
+        #expect(r.status == 78, "a configuration problem, not an outage: \(r.stderr)")
+        #expect(r.stderr.contains("returned 128 dimensions") && r.stderr.contains("declares 384") && r.stderr.contains("set model.dimensions to 128"), "\(r.stderr)")
         #expect(!FileManager.default.fileExists(atPath: s.output.path))
     }
 
@@ -219,7 +219,7 @@ import Testing
         // Without the parameter the server answers 384-d vectors: a clear wrong-dimension error.
         let plain = try E2E.writeJob(s.dir, url: s.server.url, model: ["dimensions": "128"], name: "plain.yml")
         let p = try E2E.reindex(["--job", plain.path, "--full"])
-        #expect(p.status == 69 && p.stderr.contains("returned 384 dimensions"), "\(p.stderr)")
+        #expect(p.status == 78 && p.stderr.contains("returned 384 dimensions"), "\(p.stderr)")
     }
 
     @Test func managedServerIsStartedAndAlwaysStopped() throws {
@@ -261,5 +261,31 @@ import Testing
         #expect(n.stderr.contains("not ready after 2 s"))
         let left = try E2E.run("/usr/bin/pgrep", ["-af", "sleep 300"])
         #expect(left.status != 0, "still running: \(left.stdout); reindex said: \(n.stderr)")
+    }
+
+    /// A server that exits before it is ready is reported at once with its
+    /// exit code or signal and, when it has a log, the log's last lines.
+    @Test(arguments: [
+        (#"["no-such-model-server-e2e", "--port", "1"]"#, ["command not found"]),
+        (#"["sh", "-c", "no-such-model-server-e2e --port 1"]"#, ["exit code 127: command not found", "not found"]),
+        (#"["sh", "-c", "echo starting; echo 'fatal: cannot load model.gguf' >&2; exit 3"]"#, ["exit code 3", "fatal: cannot load model.gguf"]),
+        (#"["sh", "-c", "echo about to die; kill -KILL $$"]"#, ["killed by signal 9", "about to die"]),
+    ])
+    func managedServerThatExitsEarlySaysWhy(command: String, says: [String]) throws {
+        let dir = try E2E.tempDir("managed-early-exit")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try E2E.makePrimary(dir.appendingPathComponent("primary.db"), messages: 20, knowledge: 5)
+        let port = try E2E.freePort()
+        // An old line from an earlier run must not be quoted as this run's.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("logs"), withIntermediateDirectories: true)
+        try "stale line from an earlier run\n".write(to: dir.appendingPathComponent("logs/early.log"), atomically: false, encoding: .utf8)
+        let job = try E2E.writeJob(dir, url: "http://127.0.0.1:\(port)", model: [
+            "server": "{command: \(command), ready-url: \"http://127.0.0.1:\(port)/health\", ready-timeout: 120, log: logs/early.log}"])
+        let r = try E2E.reindex(["--job", job.path, "--full"])
+        #expect(r.status == 69, "\(r.stderr)")
+        for text in says { #expect(r.stderr.contains(text), "\(r.stderr)") }
+        #expect(!r.stderr.contains("stale line"), "\(r.stderr)")
+        #expect(!r.stderr.contains("not ready after"), "an early exit is not a timeout: \(r.stderr)")
+        #expect(r.stderr.contains(" — "), "says what to do: \(r.stderr)")
     }
 }

@@ -53,11 +53,11 @@ public final class Searcher: Sendable {
     /// The query's unit vector, from the job's model (started when the job manages it).
     func embed(_ text: String) async throws -> [Float] {
         let model = ModelSession(model: job.model, environment: environment, stop: StopSignal(), logger: logger, batchSize: 1)
-        let server = try await ManagedServer.start(job.model.server, logger: logger)
-        defer { server?.stop() }
         let input = job.model.queryPrefix + text
         let row = ScannedRow(sourceID: "query", hash: Data(), input: input, truncated: false)
-        let result = try await model.embedder.embed([PendingRow(source: "_query", row: row)])
+        let result = try await ManagedServer.run(job.model.server, logger: logger) {
+            try await model.embedder.embed([PendingRow(source: "_query", row: row)])
+        }
         guard let item = result.items.first else {
             throw ReindexError.modelResponse(detail: "the model rejected the query (got: \(result.failures.first?.error ?? "no vector")) — shorten the query or check the model server's log")
         }

@@ -13,26 +13,29 @@ public final class OllamaEmbeddingClient: EmbeddingClient {
     public var description: String { "ollama \(endpoint.display)" }
 
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
-        var body: [String: Any] = ["model": model.name, "input": inputs]
-        if let truncate = model.truncate { body["truncate"] = truncate }
-        if let keepAlive = model.keepAlive { body["keep_alive"] = keepAlive }
-        if model.dimensionsParam { body["dimensions"] = model.dimensions }
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/api/embed", json: body))
+        let body = OllamaEmbedRequest(model: model.name, input: inputs, truncate: model.truncate, keepAlive: model.keepAlive,
+                                      dimensions: model.dimensionsParam ? model.dimensions : nil)
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/api/embed", body: body))
         guard (200..<300).contains(response.status) else {
             return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
         }
-        let json: JSONValue
-        do { json = try JSONValue.parse(response.body) } catch {
-            throw ReindexError.modelResponse(detail: "the Ollama answer is not JSON: \(error)")
+        return .vectors(try Self.decode(response.body))
+    }
+
+    /// `{"model": …, "embeddings": [[numbers], …], …}`: one vector per input, in order.
+    static func decode(_ body: Data) throws -> [[Float]] {
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
+            throw ReindexError.modelResponse(detail: "the Ollama answer is not JSON: \(error) — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
         }
         guard let list = json["embeddings"]?.arrayValue else {
-            throw ReindexError.modelResponse(detail: "the Ollama answer has no \"embeddings\" list")
+            throw ReindexError.modelResponse(detail: "the Ollama answer has no \"embeddings\" list — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
         }
-        return .vectors(try list.enumerated().map { i, v in
+        return try list.enumerated().map { i, v in
             guard let floats = v.floatsValue else {
-                throw ReindexError.modelResponse(detail: "embedding \(i) in the Ollama answer is not a list of numbers")
+                throw ReindexError.modelResponse(detail: "embedding \(i) in the Ollama answer is not a list of numbers — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
             }
             return floats
-        })
+        }
     }
 }

@@ -39,10 +39,9 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     }
 
     private func send(_ inputs: [String], base64: Bool) async throws -> EmbeddingReply {
-        var body: [String: Any] = ["model": model.name, "input": inputs]
-        if base64 { body["encoding_format"] = "base64" }
-        if model.dimensionsParam { body["dimensions"] = model.dimensions }
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: path, json: body))
+        let body = OpenAIEmbeddingRequest(model: model.name, input: inputs, encodingFormat: base64 ? "base64" : nil,
+                                          dimensions: model.dimensionsParam ? model.dimensions : nil)
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: path, body: body))
         guard (200..<300).contains(response.status) else {
             return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
         }
@@ -50,35 +49,35 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     }
 
     static func decode(_ body: Data, count: Int) throws -> [[Float]] {
-        let json: JSONValue
-        do { json = try JSONValue.parse(body) } catch {
-            throw ReindexError.modelResponse(detail: "the OpenAI-style answer is not JSON: \(error)")
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
+            throw ReindexError.modelResponse(detail: "the OpenAI-style answer is not JSON: \(error) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
         }
         guard let data = json["data"]?.arrayValue else {
-            throw ReindexError.modelResponse(detail: "the OpenAI-style answer has no \"data\" list")
+            throw ReindexError.modelResponse(detail: "the OpenAI-style answer has no \"data\" list — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
         }
         guard data.count == count else {
-            throw ReindexError.modelResponse(detail: "expected \(count) embeddings in the answer (got \(data.count))")
+            throw ReindexError.modelResponse(detail: "expected \(count) embeddings in the answer (got \(data.count)) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
         }
         var out = [[Float]](repeating: [], count: count)
         for (position, entry) in data.enumerated() {
             let index = entry["index"]?.doubleValue.map { Int($0) } ?? position
             guard index >= 0, index < count else {
-                throw ReindexError.modelResponse(detail: "embedding index out of range (got \(index) for \(count) inputs)")
+                throw ReindexError.modelResponse(detail: "embedding index out of range (got \(index) for \(count) inputs) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
             }
             switch entry["embedding"] {
             case .string(let b64)?:
                 guard let v = Endpoint.floats(base64: b64) else {
-                    throw ReindexError.modelResponse(detail: "embedding \(index) is not valid base64 float32")
+                    throw ReindexError.modelResponse(detail: "embedding \(index) is not valid base64 float32 — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
                 }
                 out[index] = v
             case let value?:
                 guard let v = value.floatsValue else {
-                    throw ReindexError.modelResponse(detail: "embedding \(index) is neither a list of numbers nor base64")
+                    throw ReindexError.modelResponse(detail: "embedding \(index) is neither a list of numbers nor base64 — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
                 }
                 out[index] = v
             case nil:
-                throw ReindexError.modelResponse(detail: "entry \(position) of \"data\" has no \"embedding\"")
+                throw ReindexError.modelResponse(detail: "entry \(position) of \"data\" has no \"embedding\" — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
             }
         }
         return out

@@ -48,7 +48,7 @@ public struct Probe: Sendable, Equatable {
     }
 
     public static func decode(_ text: String) -> [Probe] {
-        guard let json = try? JSONValue.parse(Data(text.utf8)), let list = json["probes"]?.arrayValue else { return [] }
+        guard let json = try? FastJSON.parse(Data(text.utf8)), let list = json["probes"]?.arrayValue else { return [] }
         return list.compactMap { entry in
             guard let t = entry["text"]?.stringValue, let b = entry["vector"]?.stringValue, let v = Endpoint.floats(base64: b) else { return nil }
             return Probe(text: t, vector: v)

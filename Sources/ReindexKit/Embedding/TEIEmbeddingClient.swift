@@ -14,34 +14,36 @@ public final class TEIEmbeddingClient: EmbeddingClient {
     public var description: String { "tei \(endpoint.display)" }
 
     public func limits() async throws -> ServerLimits? {
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/info", method: "GET"))
-        guard response.status == 200, let info = try? JSONValue.parse(response.body) else {
-            throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info answered HTTP \(response.status); is this a text-embeddings-inference server?")
+        let response = try await HTTPTransport.shared.perform(endpoint.request(path: "/info"))
+        guard response.status == 200, let info = try? JSONDecoder().decode(TEIInfo.self, from: response.body) else {
+            throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info did not describe a text-embeddings-inference server (got HTTP \(response.status)) — check model.url and model.provider")
         }
-        return ServerLimits(maxBatchSize: info["max_client_batch_size"]?.doubleValue.map { Int($0) },
-                            maxBatchTokens: info["max_batch_tokens"]?.doubleValue.map { Int($0) })
+        return ServerLimits(maxBatchSize: info.maxClientBatchSize, maxBatchTokens: info.maxBatchTokens)
     }
 
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
-        // Ask for raw vectors: normalization is ours, checked and uniform across providers.
-        var body: [String: Any] = ["inputs": inputs, "normalize": false]
-        if let truncate = model.truncate { body["truncate"] = truncate }
-        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/embed", json: body))
+        let body = TEIEmbedRequest(inputs: inputs, truncate: model.truncate)
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/embed", body: body))
         guard (200..<300).contains(response.status) else {
             return .rejected(status: response.status, message: Endpoint.errorMessage(response.body), retryAfter: response.retryAfter)
         }
-        let json: JSONValue
-        do { json = try JSONValue.parse(response.body) } catch {
-            throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error)")
+        return .vectors(try Self.decode(response.body))
+    }
+
+    /// `[[numbers], …]`: one vector per input, in order.
+    static func decode(_ body: Data) throws -> [[Float]] {
+        let json: FastJSON
+        do { json = try FastJSON.parse(body) } catch {
+            throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error) — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
         }
         guard let list = json.arrayValue else {
-            throw ReindexError.modelResponse(detail: "the TEI answer is not a list of embeddings")
+            throw ReindexError.modelResponse(detail: "the TEI answer is not a list of embeddings — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
         }
-        return .vectors(try list.enumerated().map { i, v in
+        return try list.enumerated().map { i, v in
             guard let floats = v.floatsValue else {
-                throw ReindexError.modelResponse(detail: "embedding \(i) in the TEI answer is not a list of numbers")
+                throw ReindexError.modelResponse(detail: "embedding \(i) in the TEI answer is not a list of numbers — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
             }
             return floats
-        })
+        }
     }
 }

@@ -75,41 +75,42 @@ public final class Reindexer: Sendable {
         clock.lap("plan")
 
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
-        let server = try await ManagedServer.start(job.model.server, logger: logger)
-        defer { server?.stop() }
-        let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, embedder: model.embedder, scans: scans)
-        var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
-        if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index) {
-            // Keep the live file, publish nothing, send nothing more.
-            work.close()
-            Checkpoint.discard(location.workPath)
-            summary.note = "no changes since the last run; the live file is current"
+        // The managed server (if any) runs for the rest of the run and is stopped however it ends.
+        return try await ManagedServer.run(job.model.server, logger: logger) {
+            let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, embedder: model.embedder, scans: scans)
+            var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
+            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index) {
+                // Keep the live file, publish nothing, send nothing more.
+                work.close()
+                Checkpoint.discard(location.workPath)
+                summary.note = "no changes since the last run; the live file is current"
+                return summary.finished(clock: clock)
+            }
+            try checkStop()
+
+            let reuse = try ReuseStage(logger: logger).run(work: work, plan: plan)
+            clock.lap("reuse")
+            let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
+                                                grace: options.grace, logger: logger).run(work: work, probes: probes)
+            clock.lap("embed")
+            let index = try IndexStage(plan: ready.index, logger: logger).run(work: work)
+            clock.lap("index")
+            try checkStop()
+            CrashPoint.reached("verify")
+            let accounting = try VerifyStage().run(work: work)
+            clock.lap("verify")
+
+            summary.record(reuse: reuse, accounting: accounting, counters: model.counters)
+            summary.note = index.note
+            summary = summary.finished(clock: clock)
+            let meta = VectorFileMeta(job: job, runID: checkpoint.runID, itemCount: accounting.expectedItems, probes: embedded.probes,
+                                      index: index.meta, throughput: Self.throughput(embedded, previous: plan.live))
+            try PublishStage(location: location, logger: logger)
+                .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))
+            clock.lap("publish")
+            summary.published = true
             return summary.finished(clock: clock)
         }
-        try checkStop()
-
-        let reuse = try ReuseStage(logger: logger).run(work: work, plan: plan)
-        clock.lap("reuse")
-        let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
-                                            grace: options.grace, logger: logger).run(work: work, probes: probes)
-        clock.lap("embed")
-        let index = try IndexStage(plan: ready.index, logger: logger).run(work: work)
-        clock.lap("index")
-        try checkStop()
-        CrashPoint.reached("verify")
-        let accounting = try VerifyStage().run(work: work)
-        clock.lap("verify")
-
-        summary.record(reuse: reuse, accounting: accounting, counters: model.counters)
-        summary.note = index.note
-        summary = summary.finished(clock: clock)
-        let meta = VectorFileMeta(job: job, runID: checkpoint.runID, itemCount: accounting.expectedItems, probes: embedded.probes,
-                                  index: index.meta, throughput: Self.throughput(embedded, previous: plan.live))
-        try PublishStage(location: location, logger: logger)
-            .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))
-        clock.lap("publish")
-        summary.published = true
-        return summary.finished(clock: clock)
     }
 
     /// Items per second of this run's embedding when it embedded enough to

@@ -1,34 +1,30 @@
 import Foundation
 
-/// A small JSON reader tuned for embedding responses. Arrays of numbers are
-/// decoded straight into `[Float]` with a fast decimal parser, because
-/// decoding 64 × 384 floats with Foundation's decoders costs about 9 ms per
-/// response — slower than the model servers this job talks to.
-public indirect enum JSONValue: Sendable, Equatable {
-    case null
-    case bool(Bool)
+/// The JSON reader for what embedding servers answer: arrays of numbers go
+/// straight into `[Float]` with a fast decimal parser (~14× faster than
+/// `JSONDecoder` for 64 × 384 floats, which costs ~9 ms a response — slower
+/// than the servers), strings (base64 vectors, error messages) and the
+/// objects and arrays around them; nothing more. Nesting is bounded (64).
+indirect enum FastJSON: Sendable {
     case number(Double)
     case string(String)
     /// An array whose elements are all numbers.
     case floats([Float])
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([FastJSON])
+    case object([String: FastJSON])
+    /// `true`, `false` or `null`: read, and used by nothing.
+    case literal
 
-    public subscript(key: String) -> JSONValue? {
+    subscript(key: String) -> FastJSON? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
-    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    public var doubleValue: Double? { if case .number(let d) = self { return d } else { return nil } }
-    public var arrayValue: [JSONValue]? {
-        switch self {
-        case .array(let a): return a
-        case .floats(let f): return f.map { .number(Double($0)) }
-        default: return nil
-        }
-    }
-    public var floatsValue: [Float]? {
+    var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    var doubleValue: Double? { if case .number(let d) = self { return d } else { return nil } }
+    var arrayValue: [FastJSON]? { if case .array(let a) = self { return a } else { return nil } }
+    /// A vector: an array of numbers (an empty array is an empty vector).
+    var floatsValue: [Float]? {
         switch self {
         case .floats(let f): return f
         case .array(let a) where a.isEmpty: return []
@@ -36,13 +32,13 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    public struct ParseError: Error, CustomStringConvertible {
-        public var offset: Int
-        public var reason: String
-        public var description: String { "invalid JSON at byte \(offset): \(reason)" }
+    struct ParseError: Error, CustomStringConvertible {
+        var offset: Int
+        var reason: String
+        var description: String { "invalid JSON at byte \(offset): \(reason)" }
     }
 
-    public static func parse(_ data: Data) throws -> JSONValue {
+    static func parse(_ data: Data) throws -> FastJSON {
         try data.withUnsafeBytes { raw in
             var parser = JSONParser(bytes: raw.bindMemory(to: UInt8.self))
             parser.skipWhitespace()
@@ -60,7 +56,7 @@ private struct JSONParser {
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
-    func error(_ reason: String) -> JSONValue.ParseError { .init(offset: index, reason: reason) }
+    func error(_ reason: String) -> FastJSON.ParseError { .init(offset: index, reason: reason) }
 
     @inline(__always) mutating func skipWhitespace() {
         while index < bytes.count {
@@ -81,23 +77,23 @@ private struct JSONParser {
         index += n
     }
 
-    mutating func parseValue(depth: Int) throws -> JSONValue {
+    mutating func parseValue(depth: Int) throws -> FastJSON {
         guard depth < 64 else { throw error("nested too deeply") }
         guard let c = peek() else { throw error("unexpected end") }
         switch c {
         case UInt8(ascii: "{"): return try parseObject(depth: depth)
         case UInt8(ascii: "["): return try parseArray(depth: depth)
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expect("null"); return .null
+        case UInt8(ascii: "t"): try expect("true"); return .literal
+        case UInt8(ascii: "f"): try expect("false"); return .literal
+        case UInt8(ascii: "n"): try expect("null"); return .literal
         default: return .number(try parseNumber())
         }
     }
 
-    mutating func parseObject(depth: Int) throws -> JSONValue {
+    mutating func parseObject(depth: Int) throws -> FastJSON {
         index += 1
-        var result: [String: JSONValue] = [:]
+        var result: [String: FastJSON] = [:]
         skipWhitespace()
         if peek() == UInt8(ascii: "}") { index += 1; return .object(result) }
         while true {
@@ -117,7 +113,7 @@ private struct JSONParser {
         }
     }
 
-    mutating func parseArray(depth: Int) throws -> JSONValue {
+    mutating func parseArray(depth: Int) throws -> FastJSON {
         index += 1
         skipWhitespace()
         if peek() == UInt8(ascii: "]") { index += 1; return .array([]) }
@@ -130,7 +126,7 @@ private struct JSONParser {
                 guard let c = peek() else { throw error("unexpected end") }
                 if !isNumberStart(c) {
                     // Mixed array: fall back to the general form.
-                    var values = floats.map { JSONValue.number(Double($0)) }
+                    var values = floats.map { FastJSON.number(Double($0)) }
                     values.append(try parseValue(depth: depth + 1))
                     return try finishArray(&values, depth: depth)
                 }
@@ -142,11 +138,11 @@ private struct JSONParser {
                 guard d == UInt8(ascii: ",") else { throw error("expected ',' or ']'") }
             }
         }
-        var values: [JSONValue] = [try parseValue(depth: depth + 1)]
+        var values: [FastJSON] = [try parseValue(depth: depth + 1)]
         return try finishArray(&values, depth: depth)
     }
 
-    mutating func finishArray(_ values: inout [JSONValue], depth: Int) throws -> JSONValue {
+    mutating func finishArray(_ values: inout [FastJSON], depth: Int) throws -> FastJSON {
         while true {
             skipWhitespace()
             guard let c = peek() else { throw error("unexpected end") }
@@ -301,162 +297,4 @@ private struct JSONParser {
         }
         return v
     }
-}
-
-extension JSONValue {
-    /// Serializes a request body (dictionaries, arrays, strings, integers,
-    /// doubles, booleans, NSNull) like `JSONSerialization` with
-    /// `.withoutEscapingSlashes`, but copies unescaped runs of a string in one
-    /// go: Foundation's writer spends ~20% of a full run's CPU escaping 100
-    /// inputs per request character by character. Anything else (or a
-    /// non-finite double) falls back to `JSONSerialization`, which throws.
-    public static func serialize(_ object: Any) throws -> Data {
-        var out: [UInt8] = []
-        out.reserveCapacity(4096)
-        if JSONBodyWriter.write(object, into: &out) { return Data(out) }
-        return try JSONSerialization.data(withJSONObject: object, options: [.withoutEscapingSlashes])
-    }
-}
-
-private enum JSONBodyWriter {
-    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    /// Returns false for a value it does not know how to write.
-    static func write(_ value: Any, into out: inout [UInt8]) -> Bool {
-        switch value {
-        case let s as String:
-            writeString(s, into: &out)
-        case let strings as [String]:
-            out.append(UInt8(ascii: "["))
-            for (i, s) in strings.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(s, into: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case let b as Bool:
-            out.append(contentsOf: (b ? "true" : "false").utf8)
-        case let i as Int:
-            out.append(contentsOf: String(i).utf8)
-        case let d as Double:
-            guard d.isFinite else { return false }
-            if d == d.rounded(), abs(d) < 1e15 {
-                out.append(contentsOf: String(Int64(d)).utf8)
-            } else {
-                out.append(contentsOf: "\(d)".utf8)
-            }
-        case is NSNull:
-            out.append(contentsOf: "null".utf8)
-        case let array as [Any]:
-            out.append(UInt8(ascii: "["))
-            for (i, element) in array.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                guard write(element, into: &out) else { return false }
-            }
-            out.append(UInt8(ascii: "]"))
-        case let object as [String: Any]:
-            out.append(UInt8(ascii: "{"))
-            var first = true
-            for (key, element) in object {
-                if !first { out.append(UInt8(ascii: ",")) }
-                first = false
-                writeString(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                guard write(element, into: &out) else { return false }
-            }
-            out.append(UInt8(ascii: "}"))
-        default:
-            return false
-        }
-        return true
-    }
-
-    static func writeString(_ s: String, into out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        var copy = s
-        copy.withUTF8 { bytes in
-            var start = 0
-            for i in 0..<bytes.count {
-                let c = bytes[i]
-                guard c < 0x20 || c == UInt8(ascii: "\"") || c == UInt8(ascii: "\\") else { continue }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
-                start = i + 1
-                out.append(UInt8(ascii: "\\"))
-                switch c {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out.append(c)
-                case 0x0A: out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(UInt8(ascii: "r"))
-                case 0x09: out.append(UInt8(ascii: "t"))
-                case 0x08: out.append(UInt8(ascii: "b"))
-                case 0x0C: out.append(UInt8(ascii: "f"))
-                default:
-                    out.append(contentsOf: "u00".utf8)
-                    out.append(hex[Int(c >> 4)])
-                    out.append(hex[Int(c & 0xF)])
-                }
-            }
-            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<bytes.count]))
-        }
-        out.append(UInt8(ascii: "\""))
-    }
-}
-
-extension JSONValue {
-    /// Decodes standard base64 (padded, no whitespace) of little-endian
-    /// float32 straight into `[Float]`; nil when it is not valid base64 or
-    /// not a whole number of floats. One pass and one allocation, instead of
-    /// `Data(base64Encoded:)` and a copy into an array.
-    public static func float32s(base64 text: String) -> [Float]? {
-        var text = text
-        return base64Table.withUnsafeBufferPointer { table in
-            text.withUTF8 { src -> [Float]? in
-                guard src.count % 4 == 0 else { return nil }
-                let pad = UInt8(ascii: "=")
-                var padding = 0
-                if src.count >= 4, src[src.count - 1] == pad { padding = src[src.count - 2] == pad ? 2 : 1 }
-                let byteCount = src.count / 4 * 3 - padding
-                guard byteCount % 4 == 0 else { return nil }
-                guard byteCount > 0 else { return [] }
-                var bad: UInt8 = 0
-                let floats = [Float](unsafeUninitializedCapacity: byteCount / 4) { buffer, initialized in
-                    let out = UnsafeMutableRawPointer(buffer.baseAddress!)
-                    // Whole groups: 4 characters → 3 bytes, no branches.
-                    let groups = src.count / 4 - (padding > 0 ? 1 : 0)
-                    var o = 0
-                    for g in 0..<groups {
-                        let i = g &* 4
-                        let a = table[Int(src[i])], b = table[Int(src[i &+ 1])]
-                        let c = table[Int(src[i &+ 2])], d = table[Int(src[i &+ 3])]
-                        bad |= a | b | c | d
-                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6 | UInt32(d)
-                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 16), toByteOffset: o, as: UInt8.self)
-                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: o &+ 1, as: UInt8.self)
-                        out.storeBytes(of: UInt8(truncatingIfNeeded: v), toByteOffset: o &+ 2, as: UInt8.self)
-                        o &+= 3
-                    }
-                    if padding > 0 {
-                        // The padded last group carries 3 − padding bytes.
-                        let i = src.count - 4
-                        let a = table[Int(src[i])], b = table[Int(src[i + 1])]
-                        let c = padding == 2 ? 0 : table[Int(src[i + 2])]
-                        bad |= a | b | c
-                        let v = UInt32(a) << 18 | UInt32(b) << 12 | UInt32(c) << 6
-                        out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 16), toByteOffset: o, as: UInt8.self)
-                        if padding == 1 { out.storeBytes(of: UInt8(truncatingIfNeeded: v >> 8), toByteOffset: o + 1, as: UInt8.self) }
-                    }
-                    #if _endian(big)
-                    for k in 0..<(byteCount / 4) { buffer[k] = Float(bitPattern: UInt32(littleEndian: buffer[k].bitPattern)) }
-                    #endif
-                    initialized = byteCount / 4
-                }
-                return bad & 0x80 == 0 ? floats : nil
-            }
-        }
-    }
-
-    /// base64 alphabet → 6-bit value; 0xFF for anything else.
-    private static let base64Table: [UInt8] = {
-        var t = [UInt8](repeating: 0xFF, count: 256)
-        for (i, c) in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8.enumerated() { t[Int(c)] = UInt8(i) }
-        return t
-    }()
 }
