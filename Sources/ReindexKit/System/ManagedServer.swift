@@ -211,15 +211,17 @@ private final class Supervisor: @unchecked Sendable {
     }
 
     private func exitedEarly(_ status: TerminationStatus) -> String {
-        var detail = "the model server exited before it was ready (got \(Self.describe(status)))"
-        if let log = config.log {
-            let lines = Self.tail(of: log, from: lock.withLock { logStart })
-            detail += lines.isEmpty ? "; its log \(log) has nothing from this run" : "; last lines of its log \(log):\n" + lines.map { "    " + $0 }.joined(separator: "\n") + "\n"
-            detail += (lines.isEmpty ? " " : "") + "— fix what the log reports or model.server.command, then rerun"
-        } else {
-            detail += " — set model.server.log to capture its output, and check model.server.command"
+        let what = "the model server exited before it was ready (got \(Self.describe(status)))"
+        guard let log = config.log else {
+            return what + " — set model.server.log to capture its output, and check model.server.command"
         }
-        return detail
+        let lines = Self.tail(of: log, from: lock.withLock { logStart })
+        guard !lines.isEmpty else {
+            return what + " — its log \(log) has nothing from this run; check model.server.command, then rerun"
+        }
+        // The remedy first, on the message's first line; the log's lines after it.
+        return what + " — fix what its log reports or model.server.command, then rerun; last lines of \(log):\n"
+            + lines.map { "    " + $0 }.joined(separator: "\n")
     }
 
     static func describe(_ status: TerminationStatus) -> String {
