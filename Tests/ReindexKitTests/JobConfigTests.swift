@@ -27,7 +27,7 @@ struct JobConfigTests {
         #expect(job.model.batchSize == 32 && job.model.concurrency == 2)
         #expect(job.model.apiKeyEnv == "OPENAI_API_KEY")
         #expect(job.index == .auto)
-        #expect(job.model.maxInputChars == 8000)
+        #expect(job.model.maxInputChars == 1_000_000)
         #expect(job.model.apiKey(environment: ["OPENAI_API_KEY": "k"]) == "k")
     }
 

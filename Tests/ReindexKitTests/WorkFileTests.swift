@@ -19,9 +19,11 @@ struct WorkFileTests {
         ScannedRow(sourceID: id, hash: SourceScanner.hash(text), input: text, truncated: false)
     }
 
-    func item(_ source: String, _ id: String, _ text: String, _ x: Float = 1) -> EmbeddedItem {
+    /// A one-chunk row's item (its chunk is the whole text: the same hash).
+    func item(_ source: String, _ id: String, _ text: String, _ x: Float = 1, chunk: Int = 0, rowText: String? = nil) -> EmbeddedItem {
         let v: [Float] = [x / (x * x + 1).squareRoot(), 1 / (x * x + 1).squareRoot()]
-        return EmbeddedItem(source: source, sourceID: id, hash: SourceScanner.hash(text), embedding: v.withUnsafeBytes { Data($0) })
+        return EmbeddedItem(source: source, sourceID: id, chunk: chunk, spanStart: 0, spanEnd: text.unicodeScalars.count,
+                            rowHash: SourceScanner.hash(rowText ?? text), hash: SourceScanner.hash(text), embedding: v.withUnsafeBytes { Data($0) })
     }
 
     /// A published-looking live file with these items and failures.
@@ -33,6 +35,7 @@ struct WorkFileTests {
         meta[.format] = VectorFileFormat.version
         meta[.model] = "m"
         meta[.dimensions] = "2"
+        meta[.chunking] = ChunkSettings(model: model).json
         try w.finalize(meta: meta, run: RunRecord(runID: "r", mode: "full", startedAt: 0, finishedAt: 0, scanned: 0, skipped: 0,
                                                    embedded: 0, reused: 0, removed: 0, failed: 0, requests: 0, durationSeconds: 0))
         return path
@@ -74,7 +77,7 @@ struct WorkFileTests {
         #expect(nothing.map(\.name) == ["m"] && nothing[0].staged == 0 && nothing[0].toEmbed == 0)
     }
 
-    @Test func reconcileDropsStaleWorkAndReuseCopiesOnlyUnchangedVectors() async throws {
+    @Test func reconcileDropsStaleWorkAndReuseCopiesUnchangedRowsAndChunks() async throws {
         defer { try? FileManager.default.removeItem(at: dir) }
         let livePath = try await live([item("m", "1", "one", 2), item("m", "2", "two", 3), item("m", "3", "three", 4)])
         let workPath = dir.appendingPathComponent("w.db").path
@@ -87,14 +90,55 @@ struct WorkFileTests {
         let work = try WorkFile(path: workPath, dimensions: 2, wal: true)
         defer { work.close() }
         try await work.stage(source: "m", rows: [row("1", "one"), row("2", "TWO"), row("4", "four")])
-        #expect(work.attachLive(path: livePath, model: model).meta != nil)
+        let status = work.attachLive(path: livePath, model: model)
+        let chunking = try #require(ChunkSettings.decode(status.meta?[.chunking]))
         #expect(try work.reconcile(dropCopied: false) == ["m": 1], "row 4 is carried over, the stale row 2 dropped")
-        #expect(try work.reuseFromLive() == ["m": 1], "only row 1 is unchanged in the live file")
-        let pending = try await work.pendingRows(after: 0, limit: 10)
-        #expect(pending.map(\.row.sourceID) == ["2"])
+        #expect(try work.reuseWholeRows(liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0) == ["m": 1],
+                "only row 1 is unchanged in the live file")
+        let toChunk = try work.rowsToChunk(after: 0, limit: 10, liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0)
+        #expect(toChunk.map(\.row.sourceID) == ["2", "4"], "changed and new rows are chunked, the unchanged one is not")
+        for (_, source, r) in toChunk {
+            try work.stage(chunks: ReuseStage.chunks(of: r, source: source, chunker: chunking.chunker, prefix: "", prefixLength: 0))
+        }
+        _ = try work.reuseChunks()
+        let pending = try await work.pendingChunks(after: 0, limit: 10, prefixLength: 0)
+        #expect(pending.map(\.chunk.sourceID) == ["2"], "row 4 was embedded before the interruption")
         // A full run drops what an incremental attempt copied.
         #expect(try work.reconcile(dropCopied: true) == ["m": 1])
         #expect(try work.reusedBySource().isEmpty)
+    }
+
+    @Test func anEditReembedsOnlyTheChunksItChanged() async throws {
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let chunker = Chunker(size: 80, overlap: 0)
+        let paragraphs = (1...6).map { "Paragraph \($0) says something different from the others, at some length." }
+        let before = paragraphs.joined(separator: "\n\n")
+        let after = paragraphs.enumerated().map { $0.offset == 4 ? $0.element.replacingOccurrences(of: "different", with: "DIFFERENT") : $0.element }
+            .joined(separator: "\n\n")
+        let oldChunks = ReuseStage.chunks(of: row("d", before), source: "m", chunker: chunker, prefix: "", prefixLength: 0)
+        #expect(oldChunks.count >= 4)
+        let liveItems = oldChunks.enumerated().map { i, c in
+            var it = item("m", "d", c.input, Float(i + 2), chunk: c.chunk, rowText: before)
+            it.spanStart = c.start
+            it.spanEnd = c.end
+            return it
+        }
+        let livePath = try await live(liveItems)
+        let work = try WorkFile(path: dir.appendingPathComponent("w.db").path, dimensions: 2, wal: true)
+        defer { work.close() }
+        try await work.stage(source: "m", rows: [row("d", after)])
+        var m = model
+        m.chunkTokens = 16
+        let status = work.attachLive(path: livePath, model: model)
+        let chunking = try #require(ChunkSettings.decode(status.meta?[.chunking]))
+        _ = try work.reuseWholeRows(liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0)
+        for (_, source, r) in try work.rowsToChunk(after: 0, limit: 10, liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0) {
+            try work.stage(chunks: ReuseStage.chunks(of: r, source: source, chunker: chunker, prefix: "", prefixLength: 0))
+        }
+        let reused = try work.reuseChunks()
+        let pending = try await work.pendingChunks(after: 0, limit: 50, prefixLength: 0)
+        #expect(pending.count >= 1 && pending.count <= 2, "only the edited paragraph's chunk(s): \(pending.map(\.chunk.chunk))")
+        #expect(reused["m"] == oldChunks.count - pending.count)
     }
 
     @Test func aWorkFileIsOnlyResumedByTheSameJob() throws {

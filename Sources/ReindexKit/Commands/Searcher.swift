@@ -2,9 +2,9 @@ import Foundation
 import Logging
 
 /// `reindex search`: embeds a query with the job's model (and
-/// `model.query-prefix`) and ranks every stored vector by brute-force cosine
+/// `model.query-prefix`) and ranks every stored chunk by brute-force cosine
 /// similarity with BLAS, streaming the file in blocks so memory stays
-/// bounded. It needs no sqlite-vec: the ranking is exact, and it doubles as a
+/// bounded; results are rows, each shown by its best chunk's passage. It needs no sqlite-vec: the ranking is exact, and it doubles as a
 /// check of what the application's KNN queries should return.
 public final class Searcher: Sendable {
     public let job: JobConfig
@@ -37,37 +37,60 @@ public final class Searcher: Sendable {
         }
 
         let query = try await embed(text)
-        let ranked = try file.rank(query: query, k: k, dimensions: job.model.dimensions)
         var hits: [SearchHit] = []
-        for (id, score) in ranked {
-            guard let key = try file.key(of: id) else { continue }
-            var line: String?
+        for (key, score) in try bestChunks(file, query: query, k: k) {
+            var passage: String?
             if let config = job.sources.first(where: { $0.name == key.source }), let full = try scanner.text(config, id: key.sourceID) {
-                line = Self.firstLine(full)
+                passage = Self.passage(full, start: key.start, end: key.end)
             }
-            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, text: line))
+            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, chunk: key.chunk, passage: passage))
         }
         return SearchReport(query: text, results: hits)
+    }
+
+    /// The `k` best rows, each by its best chunk: the exact top chunks,
+    /// widened until they hold `k` rows (or every chunk was ranked).
+    func bestChunks(_ file: LiveFileReader, query: [Float], k: Int) throws -> [(LiveFileReader.Key, Float)] {
+        let total = try file.itemCount()
+        var wanted = k * 4
+        while true {
+            var best: [String: (LiveFileReader.Key, Float)] = [:]
+            var order: [String] = []
+            for (id, score) in try file.rank(query: query, k: min(wanted, total), dimensions: job.model.dimensions) {
+                guard let key = try file.key(of: id) else { continue }
+                let row = key.source + "\u{0}" + key.sourceID
+                if best[row] == nil {
+                    best[row] = (key, score)
+                    order.append(row)
+                }
+            }
+            if order.count >= k || wanted >= total {
+                return order.prefix(k).map { best[$0]! }
+            }
+            wanted *= 4
+        }
+    }
+
+    /// The chunk's text, whitespace folded, cut to 300 characters.
+    static func passage(_ text: String, start: Int, end: Int) -> String {
+        let scalars = Array(text.unicodeScalars)
+        let lo = min(max(0, start), scalars.count), hi = min(max(lo, end), scalars.count)
+        var view = String.UnicodeScalarView()
+        view.append(contentsOf: scalars[lo..<hi])
+        let folded = String(view).split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        return folded.count > 300 ? String(folded.prefix(300)) + "…" : folded
     }
 
     /// The query's unit vector, from the job's model (started when the job manages it).
     func embed(_ text: String) async throws -> [Float] {
         let model = ModelSession(model: job.model, environment: environment, stop: StopSignal(), logger: logger, batchSize: 1)
         let input = job.model.queryPrefix + text
-        let row = ScannedRow(sourceID: "query", hash: Data(), input: input, truncated: false)
         let result = try await ManagedServer.run(job.model.server, logger: logger) {
-            try await model.embedder.embed([PendingRow(source: "_query", row: row)])
+            try await model.embedder.embed([PendingChunk(source: "_query", sourceID: "query", input: input)])
         }
         guard let item = result.items.first else {
             throw ReindexError.modelResponse(detail: "the model rejected the query (got: \(result.failures.first?.error ?? "no vector")) — shorten the query or check the model server's log")
         }
         return item.embedding.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
-    }
-
-    /// The first non-blank line, cut to 200 characters.
-    static func firstLine(_ text: String) -> String {
-        let line = text.split(whereSeparator: \.isNewline).first { !$0.allSatisfy(\.isWhitespace) }.map(String.init) ?? ""
-        let trimmed = line.trimmingCharacters(in: .whitespaces)
-        return trimmed.count > 200 ? String(trimmed.prefix(200)) + "…" : trimmed
     }
 }

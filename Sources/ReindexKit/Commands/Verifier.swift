@@ -99,12 +99,17 @@ public final class Verifier: Sendable {
 
         // meta
         let meta = try VectorFileMeta.read(db, schema: live)
+        if meta[.format] == VectorFileFormat.previousVersion {
+            report.problem("the file is \(VectorFileFormat.previousVersion) (got format \(VectorFileFormat.previousVersion)) — the next run upgrades it to \(VectorFileFormat.version), re-embedding only rows that now have several chunks")
+            return
+        }
         let items = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(live).items") ?? 0
         report.items = items
         let hasVec = tables.contains(VecIndex.table)
         let expected: [(MetaKey, String)] = [
             (.format, VectorFileFormat.version), (.model, job.model.name), (.dimensions, String(job.model.dimensions)),
             (.distance, VectorFileFormat.distance), (.normalized, VectorFileFormat.normalized), (.itemCount, String(items)),
+            (.rowCount, String(try VectorFileCheck.rowCount(db, schema: live))),
             (.index, hasVec ? "vec0" : "none"),
         ]
         var metaOK = true
@@ -131,6 +136,12 @@ public final class Verifier: Sendable {
             report.sources.append(s)
         }
         if report.problems.count == problemsBeforeRows { report.passed("rows") }
+
+        // every row's chunks cover its text
+        let coverage = try VectorFileCheck.coverage(db, schema: live, prefixLength: job.model.prefix.unicodeScalars.count)
+        if coverage.gaps.count == 0 { report.passed("chunks cover their rows") } else {
+            report.problem("\(coverage.gaps.count) rows whose chunks do not cover their text, e.g. \(coverage.gaps.ids.joined(separator: ", ")) — rebuild it with `reindex --full`")
+        }
 
         // dimensions, finite unit vectors
         let d = job.model.dimensions

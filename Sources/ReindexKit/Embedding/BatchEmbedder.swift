@@ -1,18 +1,14 @@
 import Foundation
 import Logging
 
-/// A row sent to the model, with where it comes from.
-public struct PendingRow: Sendable {
-    public var source: String
-    public var row: ScannedRow
-}
-
 /// Turns rows into checked, normalized vectors whatever the server does:
 /// retries with backoff and jitter on connection errors, timeouts, 429 and
 /// 5xx (honouring Retry-After); splits batches the server finds too large and
 /// remembers the smaller size; bisects a batch rejected for one bad input so
-/// the rest is stored and only that row is recorded as failed; shortens
-/// inputs a server says are too long.
+/// the rest is stored and only that row is recorded as failed; splits a
+/// chunk the server says is too long in two at its best boundary (nothing is
+/// dropped), and records a short input it rejects as a failed row (never
+/// shortened: a vector for a text nobody wrote would be published).
 public final class BatchEmbedder: Sendable {
     public let client: any EmbeddingClient
     private let model: ModelConfig
@@ -21,8 +17,12 @@ public final class BatchEmbedder: Sendable {
     private let logger: Logger
     private let limit: BatchLimit
     private let url: String
+    /// Splits chunks the server finds too long.
+    private let splitter: Chunker
 
-    public init(client: any EmbeddingClient, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit) {
+    public init(client: any EmbeddingClient, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit,
+                splitter: Chunker = Chunker(size: Chunker.minimumSplit, overlap: 0)) {
+        self.splitter = splitter
         self.client = client
         self.model = model
         self.counters = counters
@@ -34,7 +34,7 @@ public final class BatchEmbedder: Sendable {
 
     /// Embeds rows; returns stored-ready items and per-row failures. Throws
     /// only for what no retry can fix (server down, wrong dimension).
-    public func embed(_ rows: [PendingRow]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+    public func embed(_ rows: [PendingChunk]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         let max = limit.current
         if rows.count > max {
             var items: [EmbeddedItem] = [], failures: [FailedItem] = []
@@ -47,13 +47,13 @@ public final class BatchEmbedder: Sendable {
             }
             return (items, failures)
         }
-        let inputs = rows.map(\.row.input)
+        let inputs = rows.map(\.input)
         switch try await send(inputs) {
         case .vectors(let vectors):
             return try check(rows, vectors)
         case .tooLarge(let message):
             guard rows.count > 1 else {
-                // One input alone is too large (413, or over TEI's max_batch_tokens): shorten it.
+                // One input alone is too large (413, or over TEI's max_batch_tokens): split it.
                 return try await single(rows[0], message: message, tooLong: true)
             }
             let smaller = Swift.max(1, rows.count / 2)
@@ -69,40 +69,40 @@ public final class BatchEmbedder: Sendable {
         }
     }
 
-    private func halves(_ rows: [PendingRow]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+    private func halves(_ rows: [PendingChunk]) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         let mid = rows.count / 2
         let a = try await embed(Array(rows[..<mid]))
         let b = try await embed(Array(rows[mid...]))
         return (a.items + b.items, a.failures + b.failures)
     }
 
-    /// One row the server rejected: shorten it when the server says it is too
-    /// long, otherwise record it as failed.
-    private func single(_ pending: PendingRow, message: String, tooLong: Bool) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
-        var current = pending
-        var lastMessage = message
-        var tooLong = tooLong
-        while tooLong {
-            let prefix = model.prefix
-            let body = current.row.input.unicodeScalars.dropFirst(prefix.unicodeScalars.count)
-            guard body.count >= 32 else { break }
-            let shorter = prefix + String(String.UnicodeScalarView(body.prefix(body.count / 2)))
-            if !current.row.truncated { counters.add("truncated:\(pending.source)") }
-            current.row.input = shorter
-            current.row.truncated = true
-            switch try await send([shorter]) {
-            case .vectors(let v):
-                logger.info("shortened an input the server found too long", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "chars": "\(shorter.unicodeScalars.count)"])
-                return try check([current], v)
-            case .tooLarge(let m):
-                lastMessage = m
-            case .badInput(let m):
-                lastMessage = m
-                tooLong = Self.isTooLong(m)
-            }
+    /// One input the server rejected. A chunk it calls too long is split in
+    /// two at the best boundary inside it (again if needed) and the pieces are
+    /// embedded; an input below `Chunker.minimumSplit` scalars, or rejected
+    /// for another reason, is recorded as a failed row.
+    private func single(_ pending: PendingChunk, message: String, tooLong: Bool) async throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+        let text = pending.text
+        let whole = Chunk(start: 0, end: text.unicodeScalars.count)
+        guard tooLong, pending.source != "_probe", pending.source != "_query", let (a, b) = splitter.split(whole, of: text) else {
+            let why = tooLong ? "\(message) (got a \(whole.end)-character input, too short to split)" : message
+            logger.warning("the model rejected a row; recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.sourceID)", "error": "\(why)"])
+            return ([], [FailedItem(source: pending.source, sourceID: pending.sourceID, error: why)])
         }
-        logger.warning("the model rejected a row; recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)", "error": "\(lastMessage)"])
-        return ([], [FailedItem(source: pending.source, sourceID: pending.row.sourceID, error: lastMessage)])
+        counters.add("split_chunks")
+        logger.warning("the server found a chunk too long; split it in two (the chunk size or the window is wrong for this server)",
+                       metadata: ["source": "\(pending.source)", "id": "\(pending.sourceID)", "chunk": "\(pending.chunk)", "chars": "\(whole.end)"])
+        let first = try await embed([pending.piece(a, prefix: model.prefix)])
+        let second = try await embed([pending.piece(b, prefix: model.prefix)])
+        guard first.failures.isEmpty, second.failures.isEmpty else {
+            return ([], first.failures + second.failures)
+        }
+        // The first piece keeps the chunk's number; the others get numbers past
+        // any real chunk, in span order, until the file is renumbered.
+        var pieces = (first.items + second.items).sorted { ($0.spanStart, $0.spanEnd) < ($1.spanStart, $1.spanEnd) }
+        for i in pieces.indices {
+            pieces[i].chunk = i == 0 ? pending.chunk : PendingChunk.splitBase + pending.chunk * 1000 + i
+        }
+        return (pieces, [])
     }
 
     static func isTooLong(_ message: String) -> Bool {
@@ -113,7 +113,7 @@ public final class BatchEmbedder: Sendable {
                 "context size", "context_size", "too many tokens"].contains { m.contains($0) }
     }
 
-    private func check(_ rows: [PendingRow], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+    private func check(_ rows: [PendingChunk], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         guard vectors.count == rows.count else {
             throw ReindexError.modelResponse(detail: "asked \(url) for \(rows.count) embeddings (got \(vectors.count)) — the server or a proxy in front of it is misbehaving; check its log, then rerun to resume")
         }
@@ -122,19 +122,20 @@ public final class BatchEmbedder: Sendable {
         items.reserveCapacity(rows.count)
         for (pending, vector) in zip(rows, vectors) {
             guard vector.count == model.dimensions else {
-                throw ReindexError.configuration(key: "model.dimensions", detail: "the job declares \(model.dimensions), but \(model.name) at \(url) returned \(vector.count) dimensions for \(pending.source) id \(pending.row.sourceID) (got \(vector.count)) — set model.dimensions to \(vector.count), or point model.name/model.url at a model with \(model.dimensions); rerunning alone cannot fix it")
+                throw ReindexError.configuration(key: "model.dimensions", detail: "the job declares \(model.dimensions), but \(model.name) at \(url) returned \(vector.count) dimensions for \(pending.source) id \(pending.sourceID) (got \(vector.count)) — set model.dimensions to \(vector.count), or point model.name/model.url at a model with \(model.dimensions); rerunning alone cannot fix it")
             }
             var v = vector
             do {
                 try v.withUnsafeMutableBufferPointer { try VectorNormalizer.normalize($0) }
             } catch let problem as VectorNormalizer.Problem {
                 let what = problem == .zero ? "an all-zero vector" : "a vector with NaN or Inf"
-                logger.warning("the model returned \(what); row recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.row.sourceID)"])
-                failures.append(FailedItem(source: pending.source, sourceID: pending.row.sourceID, error: "the model returned \(what)"))
+                logger.warning("the model returned \(what); row recorded in failures", metadata: ["source": "\(pending.source)", "id": "\(pending.sourceID)"])
+                failures.append(FailedItem(source: pending.source, sourceID: pending.sourceID, error: "the model returned \(what)"))
                 continue
             }
             let blob = v.withUnsafeBytes { Data($0) }
-            items.append(EmbeddedItem(source: pending.source, sourceID: pending.row.sourceID, hash: pending.row.hash, embedding: blob))
+            items.append(EmbeddedItem(source: pending.source, sourceID: pending.sourceID, chunk: pending.chunk, spanStart: pending.start,
+                                      spanEnd: pending.end, rowHash: pending.rowHash, hash: pending.hash, embedding: blob))
         }
         return (items, failures)
     }

@@ -20,7 +20,7 @@ public struct Probe: Sendable, Equatable {
 
     static func embed(_ texts: [String], model: ModelConfig, embedder: BatchEmbedder) async throws -> [Probe] {
         let rows = texts.enumerated().map { i, t in
-            PendingRow(source: "_probe", row: ScannedRow(sourceID: String(i), hash: Data(), input: model.prefix + t, truncated: false))
+            PendingChunk(source: "_probe", sourceID: String(i), input: model.prefix + t)
         }
         let result = try await embedder.embed(rows)
         return result.items.map { item in

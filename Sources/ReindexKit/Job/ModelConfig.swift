@@ -16,7 +16,14 @@ public struct ModelConfig: Sendable, Equatable {
     /// Upper bound of estimated tokens (characters / 4) in one request.
     public var maxBatchTokens: Int = 16_384
     public var maxRetries: Int = 6
-    public var maxInputChars: Int = 8_000
+    /// A cap on a whole row against runaway rows, in Unicode scalars; past it
+    /// the row is cut (counted as truncated, with a warning naming it).
+    public var maxInputChars: Int = 1_000_000
+    /// The chunk size in tokens: a retrieval choice (passages of a few hundred
+    /// characters retrieve better than whole windows), capped by the model's window.
+    public var chunkTokens: Int = 128
+    /// Tokens each chunk repeats from the previous one; nil: 15% of `chunkTokens`.
+    public var chunkOverlap: Int?
     /// Seconds for a whole request (connect + send + answer).
     public var timeout: Double = 120
     public var connectTimeout: Double = 10
@@ -35,7 +42,7 @@ public struct ModelConfig: Sendable, Equatable {
     static let keys: Set<String> = [
         "provider", "url", "name", "dimensions", "api-key-env", "batch-size", "concurrency",
         "max-batch-tokens", "max-retries", "max-input-chars", "timeout", "connect-timeout",
-        "prefix", "query-prefix", "dimensions-param", "truncate", "keep-alive", "server",
+        "prefix", "query-prefix", "dimensions-param", "truncate", "keep-alive", "server", "chunk-tokens", "chunk-overlap",
     ]
 
     static func parse(_ node: Node, reader: YAMLReader, base: String) throws -> ModelConfig {
@@ -65,6 +72,8 @@ public struct ModelConfig: Sendable, Equatable {
         model.maxBatchTokens = try reader.optionalInt(map, "max-batch-tokens", prefix: p, range: 1...10_000_000) ?? model.maxBatchTokens
         model.maxRetries = try reader.optionalInt(map, "max-retries", prefix: p, range: 0...100) ?? model.maxRetries
         model.maxInputChars = try reader.optionalInt(map, "max-input-chars", prefix: p, range: 1...10_000_000) ?? model.maxInputChars
+        model.chunkTokens = try reader.optionalInt(map, "chunk-tokens", prefix: p, range: 16...100_000) ?? model.chunkTokens
+        model.chunkOverlap = try reader.optionalInt(map, "chunk-overlap", prefix: p, range: 0...(model.chunkTokens / 2))
         model.timeout = try reader.optionalDouble(map, "timeout", prefix: p, range: 0.1...86_400) ?? model.timeout
         model.connectTimeout = try reader.optionalDouble(map, "connect-timeout", prefix: p, range: 0.1...3_600) ?? model.connectTimeout
         model.prefix = try reader.optionalString(map, "prefix", prefix: p) ?? ""

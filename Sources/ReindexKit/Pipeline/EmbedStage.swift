@@ -40,8 +40,8 @@ struct EmbedStage {
         result.probes = probes.isEmpty ? try await Probe.embed(Probe.texts, model: model, embedder: session.embedder) : probes
         let pending = try work.pendingCount()
         let progress = ProgressReporter(mode: progressMode, logger: logger)
-        progress.start(total: pending.rows)
-        logger.info("embedding", metadata: ["rows": "\(pending.rows)"])
+        progress.start(total: pending.chunks)
+        logger.info("embedding", metadata: ["chunks": "\(pending.chunks)"])
         let loop: Loop
         do {
             loop = try await embedPending(work: work, tokenLimit: tokenLimit, progress: progress)
@@ -77,26 +77,26 @@ struct EmbedStage {
         let concurrency = model.concurrency
         try await withThrowingTaskGroup(of: Child.self) { group in
             var inFlight = 0
-            var buffer: [PendingRow] = []
+            var buffer: [PendingChunk] = []
             var position = 0
             var cursor: Int64 = 0
             var exhausted = false
 
-            func nextBatch() async throws -> [PendingRow]? {
+            func nextBatch() async throws -> [PendingChunk]? {
                 if position >= buffer.count {
                     guard !exhausted else { return nil }
-                    let page = try await store.pendingRows(after: cursor, limit: 2048)
+                    let page = try await store.pendingChunks(after: cursor, limit: 2048, prefixLength: model.prefix.unicodeScalars.count)
                     if page.count < 2048 { exhausted = true }
                     guard let last = page.last else { return nil }
                     cursor = last.rowid
-                    buffer = page.map { PendingRow(source: $0.source, row: $0.row) }
+                    buffer = page.map(\.chunk)
                     position = 0
                 }
                 let maxCount = limit.current
-                var batch: [PendingRow] = []
+                var batch: [PendingChunk] = []
                 var tokens = 0
                 while position < buffer.count, batch.count < maxCount {
-                    let t = buffer[position].row.input.utf8.count / 4 + 1
+                    let t = buffer[position].input.utf8.count / 4 + 1
                     if !batch.isEmpty && tokens + t > tokenLimit { break }
                     tokens += t
                     batch.append(buffer[position])

@@ -13,6 +13,9 @@ public struct Plan: Sendable {
     public var sources: [SourcePlan]
     /// Rows the live file records as failed (a run retries them).
     public var liveFailures = 0
+    /// How rows are cut into chunks: the live file's when the run builds on
+    /// it, else from the job's settings and what the server says.
+    public var chunking: ChunkSettings
 
     public var isFull: Bool { mode == .full }
     public var hasChanges: Bool { sources.contains(where: \.hasChanges) }

@@ -20,10 +20,11 @@ struct PlanStage {
     /// A run's plan, on the work file's connection (the live file stays
     /// attached there for the reuse stage when it is usable).
     func run(work: WorkFile, scans: ScanResult) throws -> Plan {
-        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [])
+        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [], chunking: ChunkSettings(model: job.model))
         if !options.full {
             let status = work.attachLive(path: job.output, model: job.model)
             plan.live = status.meta
+            if let chunking = ChunkSettings.decode(status.meta?[.chunking]) { plan.chunking = chunking }
             if let reason = status.reason {
                 plan.fullReason = reason
                 logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
@@ -40,13 +41,14 @@ struct PlanStage {
     /// A dry run's plan, on a scratch connection: nothing is created beside
     /// the output, and a file with stale sidecars is not opened at all.
     func dryRun(scratch: ScratchComparison, scans: ScanResult) throws -> Plan {
-        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [])
+        var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [], chunking: ChunkSettings(model: job.model))
         if !OutputPaths.sidecars(of: job.output).isEmpty {
             // Opening the file beside stale sidecars could apply or create them: a real run refuses (exit 73).
             plan.fullReason = plan.fullReason ?? "stale sidecar files beside the output (a real run refuses them; see --force)"
         } else if !options.full {
             let status = scratch.attachLive(path: job.output, model: job.model)
             plan.live = status.meta
+            if let chunking = ChunkSettings.decode(status.meta?[.chunking]) { plan.chunking = chunking }
             if let reason = status.reason { plan.fullReason = reason } else { plan.mode = .incremental }
         }
         plan.sources = try scratch.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)

@@ -88,7 +88,7 @@ public final class Reindexer: Sendable {
             }
             try checkStop()
 
-            let reuse = try ReuseStage(logger: logger).run(work: work, plan: plan)
+            let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan)
             clock.lap("reuse")
             let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
@@ -97,13 +97,13 @@ public final class Reindexer: Sendable {
             clock.lap("index")
             try checkStop()
             CrashPoint.reached("verify")
-            let accounting = try VerifyStage().run(work: work)
+            let accounting = try VerifyStage(prefixLength: job.model.prefix.unicodeScalars.count).run(work: work)
             clock.lap("verify")
 
             summary.record(reuse: reuse, accounting: accounting, counters: model.counters)
             summary.note = index.note
             summary = summary.finished(clock: clock)
-            let meta = VectorFileMeta(job: job, runID: checkpoint.runID, itemCount: accounting.expectedItems, probes: embedded.probes,
+            let meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,
                                       index: index.meta, throughput: Self.throughput(embedded, previous: plan.live))
             try PublishStage(location: location, logger: logger)
                 .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))

@@ -7,6 +7,7 @@ extension RunSummary {
     init(output: String, plan: Plan, scans: ScanResult, checkpoint: Checkpoint, counters: RunCounters) {
         self.init(mode: plan.mode, output: output)
         fullReason = plan.fullReason
+        chunking = plan.chunking.summary
         resumed = checkpoint.resumed
         runID = checkpoint.runID
         requests = counters["requests"]
@@ -38,11 +39,14 @@ extension RunSummary {
     mutating func record(reuse: Reuse, accounting: WorkFile.Accounting, counters: RunCounters) {
         requests = counters["requests"]
         retries = counters["retries"]
+        splitChunks = counters["split_chunks"]
+        chunkedRows = reuse.chunkedRows
         failures = accounting.failures
         let failedBySource = Dictionary(grouping: accounting.failures, by: \.source).mapValues(\.count)
         for i in sources.indices {
             let name = sources[i].name
             let items = accounting.itemsBySource[name] ?? 0
+            sources[i].rows = accounting.rowsBySource[name] ?? 0
             sources[i].truncated += counters["truncated:\(name)"]
             sources[i].reused = reuse.reusedBySource[name] ?? 0
             sources[i].carriedOver = min(reuse.carriedBySource[name] ?? 0, items - sources[i].reused)

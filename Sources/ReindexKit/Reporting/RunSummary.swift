@@ -31,6 +31,13 @@ public struct RunSummary: Sendable {
     public var reused: Int { total(\.reused) }
     public var removed: Int { total(\.removed) }
     public var failed: Int { total(\.failed) }
+    public var rows: Int { total(\.rows) }
+    /// Rows cut into chunks by this run (new, changed, re-chunked).
+    public var chunkedRows = 0
+    /// Chunks the server found too long and that were split in two.
+    public var splitChunks = 0
+    /// How rows were cut into chunks, for the summary.
+    public var chunking: String?
     public var itemsPerSecond: Double { durationSeconds > 0 ? Double(embedded) / durationSeconds : 0 }
 
     /// One JSON object (`--format json`); the keys are documented in README.md ("The summary").
@@ -44,10 +51,11 @@ public struct RunSummary: Sendable {
         if published, let note { lines.append("  note: \(note)") }
         if resumed { lines.append("  resumed: \(total(\.carriedOver)) items carried over from the interrupted run") }
         for s in sources {
-            lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), embedded \(s.embedded), reused \(s.reused), removed \(s.removed), failed \(s.failed)")
+            lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)")
         }
-        lines.append(String(format: "  total: %d embedded, %d reused, %d removed, %d failed; %d requests, %d retries; %.2f s, %.0f items/s",
+        lines.append(String(format: "  total: %d chunks embedded, %d reused; %d rows removed, %d failed; %d requests, %d retries; %.2f s, %.0f items/s",
                             embedded, reused, removed, failed, requests, retries, durationSeconds, itemsPerSecond))
+        if let chunking { lines.append("  chunks: \(chunking)\(splitChunks > 0 ? "; \(splitChunks) chunks the server found too long were split — the chunk size or window is wrong for this server" : "")") }
         for f in failures.prefix(20) {
             lines.append("  failed: \(f.source) \(f.sourceID): \(f.error)")
         }
@@ -58,7 +66,8 @@ public struct RunSummary: Sendable {
 
 extension RunSummary: Encodable {
     private enum Key: String, CodingKey {
-        case mode, output, resumed, published, scanned, skipped, embedded, reused, removed, failed, unchanged, added
+        case mode, output, resumed, published, scanned, skipped, embedded, reused, removed, failed, unchanged, added, rows, chunking
+        case chunksEmbedded = "chunks_embedded", chunksReused = "chunks_reused", chunkedRows = "chunked_rows", splitChunks = "split_chunks"
         case changed, truncated, requests, retries, sources, failures, note
         case fullReason = "full_reason", runID = "run_id", carriedOver = "carried_over", durationSeconds = "duration_s"
         case itemsPerSecond = "items_per_s", stages = "stages_s", longestReadMs = "longest_read_ms", exitCode = "exit_code"
@@ -76,6 +85,12 @@ extension RunSummary: Encodable {
         try c.encode(skipped, forKey: .skipped)
         try c.encode(embedded, forKey: .embedded)
         try c.encode(reused, forKey: .reused)
+        try c.encode(embedded, forKey: .chunksEmbedded)
+        try c.encode(reused, forKey: .chunksReused)
+        try c.encode(rows, forKey: .rows)
+        try c.encode(chunkedRows, forKey: .chunkedRows)
+        try c.encode(splitChunks, forKey: .splitChunks)
+        try c.encode(chunking, forKey: .chunking)
         try c.encode(removed, forKey: .removed)
         try c.encode(failed, forKey: .failed)
         try c.encode(total(\.unchanged), forKey: .unchanged)

@@ -14,10 +14,12 @@ public struct SourceSummary: Sendable, Equatable, Encodable {
     public var failed = 0
     public var truncated = 0
     public var carriedOver = 0
+    /// Rows of this source in the new file.
+    public var rows = 0
 
     /// `sources.<name>` of the JSON summary (the name is the key).
     enum CodingKeys: String, CodingKey {
-        case scanned, skipped, unchanged, added, changed, removed, embedded, reused, failed, truncated
+        case scanned, skipped, unchanged, added, changed, removed, embedded, reused, failed, truncated, rows
         case carriedOver = "carried_over"
     }
 }

@@ -25,6 +25,8 @@ public struct Checkpoint {
         add(String(job.model.dimensions))
         add(job.model.prefix)
         add(String(job.model.maxInputChars))
+        add(String(job.model.chunkTokens))
+        add(String(job.model.chunkOverlap ?? -1))
         return h.finalize().map { String(format: "%02x", $0) }.joined()
     }
 

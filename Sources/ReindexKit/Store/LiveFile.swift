@@ -30,7 +30,19 @@ public enum LiveFile {
     }
 
     static func detach(_ db: Database) {
+        try? db.execute(sql: "DROP VIEW IF EXISTS temp.live_rows")
         try? db.execute(sql: "DETACH DATABASE \(schema)")
+    }
+
+    /// `temp.live_rows(source, source_id, row_hash)`: one row per source row
+    /// of the attached file, whatever its version (`/1` stored one item per
+    /// row, whose content hash is the row's hash; `/2` gives every chunk the
+    /// row's hash, and every row has a chunk 0).
+    static func createRowsView(_ db: Database, format: String) throws {
+        let select = format == VectorFileFormat.previousVersion
+            ? "SELECT source, source_id, content_hash AS row_hash FROM \(schema).items"
+            : "SELECT source, source_id, row_hash FROM \(schema).items WHERE chunk = 0"
+        try db.execute(sql: "DROP VIEW IF EXISTS temp.live_rows; CREATE TEMP VIEW live_rows AS \(select)")
     }
 
     /// What a reader should know before opening a file: nil when it is a
@@ -62,7 +74,7 @@ public enum LiveFile {
             return .unusable(reason: "not a \(VectorFileFormat.version) file (no meta/items tables)")
         }
         let meta = try VectorFileMeta.read(db, schema: schema)
-        guard meta[.format] == VectorFileFormat.version else {
+        guard let format = meta[.format], VectorFileFormat.readableVersions.contains(format) else {
             return .unusable(reason: "not a \(VectorFileFormat.version) file (format \(meta[.format] ?? "missing"))")
         }
         guard meta[.model] == model.name else {
@@ -71,8 +83,18 @@ public enum LiveFile {
         guard meta[.dimensions] == String(model.dimensions) else {
             return .unusable(reason: "built with \(meta[.dimensions] ?? "?") dimensions, the job declares \(model.dimensions)")
         }
-        _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
+        if format == VectorFileFormat.version {
+            guard let chunking = ChunkSettings.decode(meta[.chunking]), chunking.matches(model) else {
+                let was = ChunkSettings.decode(meta[.chunking]).map { "\($0.tokens)/\($0.overlapTokens)" } ?? "unknown"
+                let now = ChunkSettings(model: model)
+                return .unusable(reason: "chunked with chunk-tokens/chunk-overlap \(was), the job uses \(now.tokens)/\(now.overlapTokens)")
+            }
+            _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
+        } else {
+            _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
+        }
         _ = try Row.fetchAll(db, sql: "SELECT source, source_id, error, attempts, last_attempt_at FROM \(schema).failures LIMIT 0")
+        try createRowsView(db, format: format)
         return .usable(meta: meta)
     }
 

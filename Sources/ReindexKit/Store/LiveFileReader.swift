@@ -54,10 +54,23 @@ final class LiveFileReader {
         }
     }
 
-    /// The source and source id of an item.
-    func key(of id: Int64) throws -> (source: String, sourceID: String)? {
+    /// Where an item comes from: its row, its chunk and the chunk's span.
+    struct Key: Hashable {
+        var source: String
+        var sourceID: String
+        var chunk: Int
+        var start: Int
+        var end: Int
+    }
+
+    func key(of id: Int64) throws -> Key? {
         try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT source, source_id FROM items WHERE id = ?", arguments: [id]).map { ($0[0], $0[1]) }
+            try Row.fetchOne(db, sql: "SELECT source, source_id, chunk, span_start, span_end FROM items WHERE id = ?", arguments: [id])
+                .map { Key(source: $0[0], sourceID: $0[1], chunk: $0[2], start: $0[3], end: $0[4]) }
         }
+    }
+
+    func itemCount() throws -> Int {
+        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0 }
     }
 }

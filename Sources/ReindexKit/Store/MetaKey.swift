@@ -3,7 +3,7 @@ import Foundation
 /// The keys of the `meta` table (docs/format.md, "Meta keys"). Consumers read
 /// them by name, so a key is never renamed within a format version.
 public enum MetaKey: String, CaseIterable, Sendable {
-    /// `reindex-vectors/1`.
+    /// `reindex-vectors/2`.
     case format
     case model
     case provider
@@ -17,8 +17,14 @@ public enum MetaKey: String, CaseIterable, Sendable {
     /// ISO 8601 time of the publishing run.
     case createdAt = "created_at"
     case runID = "run_id"
-    /// `count(*)` of `items`.
+    /// `count(*)` of `items` (chunks).
     case itemCount = "item_count"
+    /// Source rows in `items` (each has one or more chunks).
+    case rowCount = "row_count"
+    /// JSON: how rows were cut into chunks (size and overlap in tokens and
+    /// characters, the window and where it came from). An incremental run
+    /// chunks exactly as the file it builds on did.
+    case chunking
     /// The job's name.
     case job
     /// SHA-256 of what makes vectors comparable (sources, model, prefix, …); a

@@ -57,14 +57,14 @@ public struct SourceDiff: Sendable, Equatable {
         }
         for row in try Row.fetchAll(db, sql: """
             SELECT r.source, count(*),
-                   coalesce(sum(l.content_hash = r.hash), 0),
-                   coalesce(sum(l.content_hash != r.hash), 0),
-                   coalesce(sum(l.id IS NULL AND f.source IS NULL), 0),
-                   coalesce(sum(l.id IS NULL AND f.source IS NOT NULL), 0),
-                   coalesce(sum(CASE WHEN l.id IS NULL OR l.content_hash != r.hash THEN length(r.input) END), 0)
+                   coalesce(sum(l.row_hash = r.hash), 0),
+                   coalesce(sum(l.row_hash != r.hash), 0),
+                   coalesce(sum(l.source IS NULL AND f.source IS NULL), 0),
+                   coalesce(sum(l.source IS NULL AND f.source IS NOT NULL), 0),
+                   coalesce(sum(CASE WHEN l.source IS NULL OR l.row_hash != r.hash THEN length(r.input) END), 0)
             FROM scan.rows r
-            LEFT JOIN live.items l ON l.source = r.source AND l.source_id = r.source_id
-            LEFT JOIN live.failures f ON l.id IS NULL AND f.source = r.source AND f.source_id = r.source_id
+            LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
+            LEFT JOIN live.failures f ON l.source IS NULL AND f.source = r.source AND f.source_id = r.source_id
             GROUP BY r.source
             """) {
             let name: String = row[0]
@@ -78,7 +78,7 @@ public struct SourceDiff: Sendable, Equatable {
             diffs[name] = d
         }
         for row in try Row.fetchAll(db, sql: """
-            SELECT l.source, count(*) FROM live.items l
+            SELECT l.source, count(*) FROM temp.live_rows l
             WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
             GROUP BY l.source
             """) {
@@ -90,25 +90,25 @@ public struct SourceDiff: Sendable, Equatable {
             if d.new.count > 0 {
                 d.new.ids = try ids("""
                     SELECT r.source_id FROM scan.rows r WHERE r.source = ?
-                      AND NOT EXISTS (SELECT 1 FROM live.items l WHERE l.source = r.source AND l.source_id = r.source_id)
+                      AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id)
                       AND NOT EXISTS (SELECT 1 FROM live.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
                     """, name)
             }
             if d.failed.count > 0 {
                 d.failed.ids = try ids("""
                     SELECT r.source_id FROM scan.rows r JOIN live.failures f ON f.source = r.source AND f.source_id = r.source_id
-                    WHERE r.source = ? AND NOT EXISTS (SELECT 1 FROM live.items l WHERE l.source = r.source AND l.source_id = r.source_id)
+                    WHERE r.source = ? AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id)
                     """, name)
             }
             if d.changed.count > 0 {
                 d.changed.ids = try ids("""
-                    SELECT r.source_id FROM scan.rows r JOIN live.items l ON l.source = r.source AND l.source_id = r.source_id
-                    WHERE r.source = ? AND l.content_hash != r.hash
+                    SELECT r.source_id FROM scan.rows r JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
+                    WHERE r.source = ? AND l.row_hash != r.hash
                     """, name)
             }
             if d.removed.count > 0 {
                 d.removed.ids = try ids("""
-                    SELECT l.source_id FROM live.items l WHERE l.source = ? AND NOT EXISTS (
+                    SELECT l.source_id FROM temp.live_rows l WHERE l.source = ? AND NOT EXISTS (
                       SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
                     """, name)
             }

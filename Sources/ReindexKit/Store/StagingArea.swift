@@ -15,6 +15,15 @@ enum StagingArea {
             input TEXT NOT NULL,
             truncated INTEGER NOT NULL,
             PRIMARY KEY(source, source_id));
+        CREATE TABLE IF NOT EXISTS scan.chunks(
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            chunk INTEGER NOT NULL,
+            span_start INTEGER NOT NULL,
+            span_end INTEGER NOT NULL,
+            hash BLOB NOT NULL,
+            input TEXT NOT NULL,
+            PRIMARY KEY(source, source_id, chunk));
         """
 
     /// Attaches `scan` to `db`'s connection.
@@ -40,16 +49,14 @@ enum StagingArea {
         }
     }
 
-    /// Staged rows that are neither items of `main` nor recorded as failed there.
-    static func unaccounted(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: """
-            SELECT count(*) FROM scan.rows r WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
-              AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
-            """) ?? 0
-    }
-
-    static func count(_ db: Database) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM scan.rows") ?? 0
+    /// Stages the chunks of rows that need embedding.
+    static func stage(_ db: Database, chunks: [PendingChunk]) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO scan.chunks(source, source_id, chunk, span_start, span_end, hash, input) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for c in chunks {
+            try statement.execute(arguments: [c.source, c.sourceID, c.chunk, c.start, c.end, c.hash, c.input])
+        }
     }
 }
 
@@ -75,7 +82,11 @@ public final class ScratchComparison: Sendable {
 
     /// Attaches the live file whatever it holds (`verify` checks it itself).
     func attachLiveForChecking(path: String) throws {
-        try queue.writeWithoutTransaction { db in try LiveFile.attach(db, path: path) }
+        try queue.writeWithoutTransaction { db in
+            try LiveFile.attach(db, path: path)
+            // The per-row view, when the file is readable enough to have one.
+            try? LiveFile.createRowsView(db, format: VectorFileFormat.version)
+        }
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {

@@ -51,6 +51,45 @@ enum VectorFileCheck {
         return found
     }
 
+    /// How the chunks of each row cover its text.
+    struct Coverage {
+        /// Source rows that have items.
+        var rows = 0
+        /// Rows whose chunks do not cover their text: numbered 0…n-1, the
+        /// first starting at 0, each starting no later than the previous one
+        /// ends, the last ending at the text's end (rows still in `scan.rows`).
+        var gaps = SourceDiff.IDList()
+    }
+
+    /// Reads every item's span once (`scan.rows` must be attached: it gives
+    /// the texts' lengths, less the prefix's `prefixLength` scalars).
+    static func coverage(_ db: Database, schema: String, prefixLength: Int, sample: Int = 5) throws -> Coverage {
+        var found = Coverage()
+        found.rows = try rowCount(db, schema: schema)
+        let bad = """
+            WITH ordered AS (
+                SELECT source, source_id, chunk, span_start, span_end,
+                       lag(span_end) OVER (PARTITION BY source, source_id ORDER BY chunk) AS prev_end,
+                       count(*) OVER (PARTITION BY source, source_id) AS n
+                FROM \(schema).items)
+            SELECT DISTINCT o.source, o.source_id FROM ordered o
+            LEFT JOIN scan.rows r ON r.source = o.source AND r.source_id = o.source_id
+            WHERE (o.chunk = 0 AND o.span_start != 0) OR o.chunk >= o.n OR o.span_end <= o.span_start
+               OR (o.prev_end IS NOT NULL AND o.span_start > o.prev_end)
+               OR (o.chunk = o.n - 1 AND r.source IS NOT NULL AND o.span_end != length(r.input) - \(prefixLength))
+            """
+        found.gaps.count = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(bad))") ?? 0
+        if found.gaps.count > 0 {
+            found.gaps.ids = try Row.fetchAll(db, sql: "\(bad) ORDER BY 1, 2 LIMIT \(sample)").map { "\($0[0] as String)/\($0[1] as String)" }
+        }
+        return found
+    }
+
+    /// Source rows that have items.
+    static func rowCount(_ db: Database, schema: String) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM \(schema).items GROUP BY source, source_id)") ?? 0
+    }
+
     /// Tables of `schema`.
     static func tables(_ db: Database, schema: String) throws -> Set<String> {
         Set(try String.fetchAll(db, sql: "SELECT name FROM \(schema).sqlite_schema WHERE type = 'table'"))

@@ -1,12 +1,21 @@
 import Foundation
 
-/// The vector file's contract, `reindex-vectors/1`, defined once: every
+/// The vector file's contract, `reindex-vectors/2`, defined once: every
 /// table a published file has, the private tables a work file adds, and the
 /// constants consumers rely on. docs/format.md shows the same schema; a test
 /// keeps the two equal, so the document cannot drift from the code.
 public enum VectorFileFormat {
-    /// `meta.format`. A file of another version is never reused: the run rebuilds it in full.
-    public static let version = "reindex-vectors/1"
+    /// `meta.format`. A run reuses vectors from a file of this version or of
+    /// `previousVersion`; any other version is rebuilt in full.
+    public static let version = "reindex-vectors/2"
+
+    /// `/1` stored one item per row (its whole input, cut to `max-input-chars`);
+    /// a run on a `/1` file publishes `/2` and re-embeds only the rows that now
+    /// have several chunks (docs/format.md, "Versioning").
+    public static let previousVersion = "reindex-vectors/1"
+
+    /// Versions a run can build on.
+    static let readableVersions = [version, previousVersion]
 
     /// The tables of a published file, in the order of `schema`.
     public static let publishedTables = ["meta", "items", "failures", "runs"]
@@ -18,10 +27,14 @@ public enum VectorFileFormat {
             id INTEGER PRIMARY KEY,
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
+            chunk INTEGER NOT NULL,
+            span_start INTEGER NOT NULL,
+            span_end INTEGER NOT NULL,
+            row_hash BLOB NOT NULL,
             content_hash BLOB NOT NULL,
             embedding BLOB NOT NULL,
             embedded_at INTEGER NOT NULL,
-            UNIQUE(source, source_id));
+            UNIQUE(source, source_id, chunk));
         CREATE TABLE IF NOT EXISTS failures(
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,

@@ -34,7 +34,7 @@ extension VectorFileMeta {
     /// The meta a run publishes: what a consumer needs to read the file
     /// (format, model, dimensions, distance, encoding, index) and what the
     /// next run needs to trust it (fingerprint, probes).
-    init(job: JobConfig, runID: String, itemCount: Int, probes: [Probe], index: [MetaKey: String], throughput: String?) {
+    init(job: JobConfig, runID: String, accounting: WorkFile.Accounting, chunking: ChunkSettings, probes: [Probe], index: [MetaKey: String], throughput: String?) {
         self.init()
         self[.format] = VectorFileFormat.version
         self[.model] = job.model.name
@@ -45,7 +45,9 @@ extension VectorFileMeta {
         self[.embeddingEncoding] = VectorFileFormat.embeddingEncoding
         self[.createdAt] = ISO8601DateFormatter().string(from: Date())
         self[.runID] = runID
-        self[.itemCount] = String(itemCount)
+        self[.itemCount] = String(accounting.items)
+        self[.rowCount] = String(accounting.rows)
+        self[.chunking] = chunking.json
         self[.job] = job.name
         self[.sourceFingerprint] = Checkpoint.fingerprint(job)
         self[.sources] = Report.encode(["names": job.sources.map(\.name)])

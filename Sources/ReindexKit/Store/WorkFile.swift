@@ -122,7 +122,7 @@ public final class WorkFile: Sendable {
 
     /// Drops work items whose row changed or vanished since they were embedded,
     /// and (for a full run) the ones copied from the old file. Returns how many
-    /// embedded items are carried over, per source.
+    /// items are carried over, per source.
     public func reconcile(dropCopied: Bool) throws -> [String: Int] {
         try queue.write { db in
             if dropCopied {
@@ -131,32 +131,116 @@ public final class WorkFile: Sendable {
             try db.execute(sql: """
                 DELETE FROM items WHERE NOT EXISTS (
                     SELECT 1 FROM scan.rows r
-                    WHERE r.source = items.source AND r.source_id = items.source_id AND r.hash = items.content_hash)
+                    WHERE r.source = items.source AND r.source_id = items.source_id AND r.hash = items.row_hash)
                 """)
             try db.execute(sql: "DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items)")
             return try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source")
         }
     }
 
-    /// Copies unchanged vectors from the live file in set-based SQL, keeping
-    /// their ids (the rowids an application may cache) when free. Returns the
-    /// items copied so far in this work file (this call's and an interrupted
-    /// attempt's), per source.
+    /// The condition, on a staged row `r`, that the live file holds all of its
+    /// chunks already: the same row hash, and for a `/1` file a text short
+    /// enough to be one chunk (`/1` stored whole rows). Such rows are copied
+    /// whole and never chunked again.
+    private static func reusableWhole(liveFormat: String?, size: Int, prefixLength: Int) -> String {
+        switch liveFormat {
+        case VectorFileFormat.version?:
+            return "EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)"
+        case VectorFileFormat.previousVersion?:
+            return """
+                length(r.input) - \(prefixLength) <= \(size) AND EXISTS (SELECT 1 FROM temp.live_rows l
+                  WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)
+                """
+        default:
+            return "0"
+        }
+    }
+
+    /// Copies every chunk of the rows the live file holds whole (see
+    /// `reusableWhole`), keeping their ids (the rowids an application may
+    /// cache) when free, and the live file's failures of rows still staged.
+    /// Returns the items copied from the live file so far, per source.
     ///
     /// The copy is one transaction in rollback-journal mode: pages appended
     /// to the file are not journaled, whereas WAL would write every copied
     /// page twice (WAL, then checkpoint) — ~30% of an incremental run.
     /// Crash-safe all the same: a killed copy leaves a hot journal that SQLite
     /// rolls back on the next open, and the next open switches back to WAL.
-    public func reuseFromLive() throws -> [String: Int] {
-        if wal { try setMainJournal("DELETE") }
-        do {
-            try copyFromLive()
-        } catch {
-            if wal { try? setMainJournal("WAL") }
-            throw error
+    func reuseWholeRows(liveFormat: String, chunking: ChunkSettings, prefixLength: Int) throws -> [String: Int] {
+        try withRollbackJournal {
+            try queue.write { db in
+                let whole = Self.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+                let columns = liveFormat == VectorFileFormat.version
+                    ? "l.chunk, l.span_start, l.span_end, l.row_hash"
+                    : "0, 0, length(r.input) - \(prefixLength), l.content_hash"
+                try db.execute(sql: """
+                    CREATE TEMP TABLE reuse AS
+                    SELECT l.rowid AS lid FROM scan.rows r JOIN live.items l ON l.source = r.source AND l.source_id = r.source_id
+                    WHERE \(whole) AND length(l.embedding) = ? AND NOT EXISTS (
+                        SELECT 1 FROM main.items m WHERE m.source = r.source AND m.source_id = r.source_id);
+                    INSERT INTO main.items(id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
+                    SELECT CASE WHEN EXISTS (SELECT 1 FROM main.items m WHERE m.id = l.id) THEN NULL ELSE l.id END,
+                           l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
+                    FROM live.items l JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id
+                    WHERE l.rowid IN (SELECT lid FROM temp.reuse) ORDER BY l.id;
+                    INSERT OR IGNORE INTO work_copied(id)
+                    SELECT m.id FROM temp.reuse t JOIN live.items l ON l.rowid = t.lid JOIN main.items m ON m.source = l.source AND m.source_id = l.source_id;
+                    INSERT OR IGNORE INTO main.failures SELECT f.* FROM live.failures f
+                    WHERE EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = f.source AND r.source_id = f.source_id);
+                    DROP TABLE temp.reuse;
+                    """, arguments: [VectorFileFormat.embeddingBytes(dimensions: dimensions)])
+            }
         }
-        if wal { try setMainJournal("WAL") }
+        return try reusedBySource()
+    }
+
+    /// Staged rows that must be chunked (every row of a full run; the new,
+    /// changed and re-chunked rows of an incremental one), after `rowid`.
+    func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+        let whole = Self.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+        return try queue.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
+                WHERE r.rowid > ? AND NOT (\(whole)) ORDER BY r.rowid LIMIT ?
+                """, arguments: [rowid, limit])
+            var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
+            while let r = try rows.next() {
+                out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5])))
+            }
+            return out
+        }
+    }
+
+    func stage(chunks: [PendingChunk]) throws {
+        try queue.write { db in try StagingArea.stage(db, chunks: chunks) }
+    }
+
+    /// Copies, for the chunked rows, every chunk whose text the live file
+    /// already embedded in the same row (by content hash, wherever it sat):
+    /// an edit re-embeds only the chunks it changed.
+    func reuseChunks() throws -> [String: Int] {
+        try withRollbackJournal {
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TEMP TABLE reuse AS
+                    SELECT c.source AS source, c.source_id AS source_id, c.chunk AS chunk, (
+                        SELECT l.rowid FROM live.items l WHERE l.source = c.source AND l.source_id = c.source_id
+                          AND l.content_hash = c.hash AND length(l.embedding) = ? LIMIT 1) AS lid
+                    FROM scan.chunks c WHERE NOT EXISTS (
+                        SELECT 1 FROM main.items m WHERE m.source = c.source AND m.source_id = c.source_id AND m.chunk = c.chunk);
+                    DELETE FROM temp.reuse WHERE lid IS NULL;
+                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
+                    SELECT c.source, c.source_id, c.chunk, c.span_start, c.span_end, r.hash, c.hash, l.embedding, l.embedded_at
+                    FROM temp.reuse t
+                    JOIN scan.chunks c ON c.source = t.source AND c.source_id = t.source_id AND c.chunk = t.chunk
+                    JOIN scan.rows r ON r.source = c.source AND r.source_id = c.source_id
+                    JOIN live.items l ON l.rowid = t.lid;
+                    INSERT OR IGNORE INTO work_copied(id)
+                    SELECT m.id FROM temp.reuse t JOIN main.items m ON m.source = t.source AND m.source_id = t.source_id AND m.chunk = t.chunk;
+                    DROP TABLE temp.reuse;
+                    """, arguments: [VectorFileFormat.embeddingBytes(dimensions: dimensions)])
+            }
+        }
         return try reusedBySource()
     }
 
@@ -167,25 +251,18 @@ public final class WorkFile: Sendable {
         }
     }
 
-    private func copyFromLive() throws {
-        try queue.write { db in
-            try db.execute(sql: """
-                CREATE TEMP TABLE reuse AS
-                SELECT l.rowid AS lid, l.source AS source, l.source_id AS source_id FROM live.items l
-                JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id AND r.hash = l.content_hash
-                WHERE length(l.embedding) = ? AND NOT EXISTS (
-                    SELECT 1 FROM main.items m WHERE m.source = l.source AND m.source_id = l.source_id);
-                INSERT INTO main.items(id, source, source_id, content_hash, embedding, embedded_at)
-                SELECT CASE WHEN EXISTS (SELECT 1 FROM main.items m WHERE m.id = l.id) THEN NULL ELSE l.id END,
-                       l.source, l.source_id, l.content_hash, l.embedding, l.embedded_at
-                FROM live.items l WHERE l.rowid IN (SELECT lid FROM temp.reuse) ORDER BY l.id;
-                INSERT OR IGNORE INTO work_copied(id)
-                SELECT m.id FROM temp.reuse t JOIN main.items m ON m.source = t.source AND m.source_id = t.source_id;
-                INSERT OR IGNORE INTO main.failures SELECT f.* FROM live.failures f
-                WHERE EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = f.source AND r.source_id = f.source_id);
-                DROP TABLE temp.reuse;
-                """, arguments: [VectorFileFormat.embeddingBytes(dimensions: dimensions)])
+    /// Runs a bulk copy in rollback-journal mode (see `reuseWholeRows`).
+    private func withRollbackJournal<T>(_ body: () throws -> T) throws -> T {
+        if wal { try setMainJournal("DELETE") }
+        let result: T
+        do {
+            result = try body()
+        } catch {
+            if wal { try? setMainJournal("WAL") }
+            throw error
         }
+        if wal { try setMainJournal("WAL") }
+        return result
     }
 
     private func setMainJournal(_ mode: String) throws {
@@ -200,29 +277,31 @@ public final class WorkFile: Sendable {
 
     // MARK: Embedding
 
-    /// Rows still to embed, in staging order, after `rowid`.
-    public func pendingRows(after rowid: Int64, limit: Int) async throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+    /// Chunks still to embed, in staging order, after `rowid`.
+    public func pendingChunks(after rowid: Int64, limit: Int, prefixLength: Int) async throws -> [(rowid: Int64, chunk: PendingChunk)] {
         try await queue.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
-                WHERE r.rowid > ? AND NOT EXISTS (
-                    SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
-                ORDER BY r.rowid LIMIT ?
+                SELECT c.rowid, c.source, c.source_id, c.chunk, c.span_start, c.span_end, r.hash, c.hash, c.input
+                FROM scan.chunks c JOIN scan.rows r ON r.source = c.source AND r.source_id = c.source_id
+                WHERE c.rowid > ? AND NOT EXISTS (
+                    SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk)
+                ORDER BY c.rowid LIMIT ?
                 """, arguments: [rowid, limit])
-            var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
+            var out: [(rowid: Int64, chunk: PendingChunk)] = []
             while let r = try rows.next() {
-                out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5])))
+                out.append((r[0], PendingChunk(source: r[1], sourceID: r[2], chunk: r[3], start: r[4], end: r[5],
+                                               rowHash: r[6], hash: r[7], input: r[8], prefixLength: prefixLength)))
             }
             return out
         }
     }
 
-    /// Rows still to embed and their characters of model input.
-    public func pendingCount() throws -> (rows: Int, chars: Int) {
+    /// Chunks still to embed and their characters of model input.
+    public func pendingCount() throws -> (chunks: Int, chars: Int) {
         try queue.read { db in
             let row = try Row.fetchOne(db, sql: """
-                SELECT count(*), coalesce(sum(length(r.input)), 0) FROM scan.rows r WHERE NOT EXISTS (
-                    SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
+                SELECT count(*), coalesce(sum(length(c.input)), 0) FROM scan.chunks c WHERE NOT EXISTS (
+                    SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk)
                 """)!
             return (row[0], row[1])
         }
@@ -236,13 +315,16 @@ public final class WorkFile: Sendable {
         try await queue.write { db in
             if !items.isEmpty {
                 let insert = try db.cachedStatement(sql: """
-                    INSERT INTO items(source, source_id, content_hash, embedding, embedded_at) VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT(source, source_id) DO UPDATE SET content_hash = excluded.content_hash,
+                    INSERT INTO items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(source, source_id, chunk) DO UPDATE SET span_start = excluded.span_start, span_end = excluded.span_end,
+                        row_hash = excluded.row_hash, content_hash = excluded.content_hash,
                         embedding = excluded.embedding, embedded_at = excluded.embedded_at
                     """)
                 for item in items {
                     precondition(item.embedding.count == expected)
-                    try insert.execute(arguments: [item.source, item.sourceID, item.hash, item.embedding, now])
+                    try insert.execute(arguments: [item.source, item.sourceID, item.chunk, item.spanStart, item.spanEnd,
+                                                   item.rowHash, item.hash, item.embedding, now])
                 }
             }
             if !failures.isEmpty {
@@ -267,45 +349,89 @@ public final class WorkFile: Sendable {
 
     // MARK: Verify
 
-    /// What the new file must hold, after dropping failures of rows that are
-    /// gone or embedded now.
+    /// What the new file holds once failed rows are settled.
     struct Accounting {
-        /// Staged rows minus failed ones: the items the file must have.
-        var expectedItems: Int
-        /// Staged rows neither embedded nor failed (must be 0).
+        /// Rows with every chunk embedded or copied.
+        var rows: Int
+        /// Items (chunks) of those rows.
+        var items: Int
+        /// Staged rows neither complete nor failed (must be 0).
         var unaccounted: Int
         var failures: [FailedItem]
         var itemsBySource: [String: Int]
+        var rowsBySource: [String: Int]
     }
 
+    /// Settles failures (a row is complete — every staged chunk has an item,
+    /// or it was copied whole — or it is failed and keeps no item), drops
+    /// rows that are gone, and numbers the pieces of split chunks in order.
     func account() throws -> Accounting {
         try queue.write { db in
             try db.execute(sql: """
-                DELETE FROM failures WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id)
-                   OR EXISTS (SELECT 1 FROM items i WHERE i.source = failures.source AND i.source_id = failures.source_id)
+                CREATE TEMP TABLE complete AS
+                SELECT r.source AS source, r.source_id AS source_id FROM scan.rows r
+                WHERE EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
+                  AND NOT EXISTS (SELECT 1 FROM scan.chunks c WHERE c.source = r.source AND c.source_id = r.source_id
+                    AND NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk));
+                CREATE UNIQUE INDEX temp.complete_key ON complete(source, source_id);
+                DELETE FROM failures WHERE EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = failures.source AND k.source_id = failures.source_id)
+                   OR NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id);
+                DELETE FROM items WHERE NOT EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = items.source AND k.source_id = items.source_id);
+                DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
                 """)
+            try Self.renumberSplitChunks(db)
             let failures = try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
                 FailedItem(source: $0[0], sourceID: $0[1], error: $0[2])
             }
-            return Accounting(expectedItems: try StagingArea.count(db) - failures.count,
-                              unaccounted: try StagingArea.unaccounted(db),
-                              failures: failures,
-                              itemsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source"))
+            let unaccounted = try Int.fetchOne(db, sql: """
+                SELECT count(*) FROM scan.rows r
+                WHERE NOT EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = r.source AND k.source_id = r.source_id)
+                  AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
+                """) ?? 0
+            let accounting = Accounting(
+                rows: try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.complete") ?? 0,
+                items: try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0,
+                unaccounted: unaccounted, failures: failures,
+                itemsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source"),
+                rowsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM temp.complete GROUP BY source"))
+            try db.execute(sql: "DROP TABLE temp.complete")
+            return accounting
         }
     }
 
-    /// Checks the file before it may replace anything: quick_check, the item
-    /// count, every vector's shape and norm, and `vec_items` against `items`.
-    func check(expectedItems: Int) throws {
+    /// The pieces of a chunk the server found too long were stored with
+    /// numbers from `PendingChunk.splitBase`; each such row gets dense chunk
+    /// numbers in span order (two passes through negative numbers, so the
+    /// unique key holds at every step).
+    private static func renumberSplitChunks(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TEMP TABLE split_rows AS SELECT DISTINCT source, source_id FROM main.items WHERE chunk >= \(PendingChunk.splitBase);
+            UPDATE main.items SET chunk = -1 - x.rank FROM (
+                SELECT i.id AS id, row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY i.span_start, i.span_end) - 1 AS rank
+                FROM main.items i JOIN temp.split_rows s ON s.source = i.source AND s.source_id = i.source_id) x
+            WHERE main.items.id = x.id;
+            UPDATE main.items SET chunk = -1 - chunk WHERE chunk < 0;
+            DROP TABLE temp.split_rows;
+            """)
+    }
+
+    /// Checks the file before it may replace anything: quick_check, every
+    /// row's chunks covering its text, every vector's shape and norm, and
+    /// `vec_items` against `items`.
+    func check(expected: Accounting, prefixLength: Int) throws {
         let d = dimensions
         try queue.read { db in
             let quick = try VectorFileCheck.quickCheck(db, schema: "main")
             guard quick == ["ok"] else {
                 throw ReindexError.verification(detail: "quick_check of \(path) failed (got \(quick.joined(separator: "; "))) — the disk or filesystem may be failing; rerun with --restart")
             }
+            let coverage = try VectorFileCheck.coverage(db, schema: "main", prefixLength: prefixLength, sample: 1)
+            guard coverage.rows == expected.rows, coverage.gaps.count == 0 else {
+                throw ReindexError.verification(detail: "expected \(expected.rows) complete rows, the file has \(coverage.rows)\(coverage.gaps.ids.first.map { "; chunks do not cover row \($0)" } ?? "") — rerun with --restart; if it happens again, report it")
+            }
             let vectors = try VectorFileCheck.vectors(db, schema: "main", dimensions: d, sample: 1)
-            guard vectors.count == expectedItems else {
-                throw ReindexError.verification(detail: "expected \(expectedItems) items (rows scanned − skipped − failed), the file has \(vectors.count) — rerun with --restart; if it happens again, report it")
+            guard vectors.count == expected.items else {
+                throw ReindexError.verification(detail: "expected \(expected.items) items, the file has \(vectors.count) — rerun with --restart; if it happens again, report it")
             }
             guard vectors.wrongShape.count == 0 else {
                 throw ReindexError.verification(detail: "\(vectors.wrongShape.count) items do not have \(d) float32 dimensions (got e.g. \(vectors.wrongShape.ids.joined())) — rerun with --restart")
