@@ -127,6 +127,10 @@ enum E2E {
     }
 
     /// Writes a job file; `model` entries are merged into the default model block.
+    /// The default `chunk-tokens: 4096` (about 12,000 characters) keeps every
+    /// row of the GroupGPT fixture one chunk, so the suites about runs,
+    /// resume, safety and providers check one item per row; ChunkingTests
+    /// and CompatibilityTests run with the real default and several chunks.
     static func writeJob(_ dir: URL, url: String, primary: String = "primary.db", output: String = "out/vectors.db",
                          sources: [(String, String)]? = nil, model: [String: String] = [:], extraTop: String = "",
                          name: String = "job.yml") throws -> URL {
@@ -135,7 +139,8 @@ enum E2E {
             ("knowledge", #"SELECT id, title || char(10) || body AS text FROM "KnowledgeEntry""#),
         ]
         var m: [String: String] = ["provider": "openai", "url": url, "name": "fixture-embed-384", "dimensions": "384",
-                                   "batch-size": "64", "concurrency": "4", "max-retries": "3", "timeout": "30"]
+                                   "batch-size": "64", "concurrency": "4", "max-retries": "3", "timeout": "30",
+                                   "chunk-tokens": "4096"]
         for (k, v) in model { m[k] = v }
         var yaml = "name: e2e\nprimary: \(primary)\noutput: \(output)\n\(extraTop)sources:\n"
         for (n, q) in srcs { yaml += "  - name: \(n)\n    query: '\(q.replacingOccurrences(of: "'", with: "''"))'\n" }
