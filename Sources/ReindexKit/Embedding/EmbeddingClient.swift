@@ -22,10 +22,21 @@ public protocol EmbeddingClient: Sendable {
     func embed(_ inputs: [String]) async throws -> EmbeddingReply
     /// Reads server limits before the first batch (TEI); nil when the protocol has none.
     func limits() async throws -> ServerLimits?
+    /// The model's input window as the server reports it (llama.cpp `/props`,
+    /// TEI `/info`, Ollama `/api/show`); nil when the server cannot tell —
+    /// a missing endpoint is not an error. Throws `TransportError` when no
+    /// HTTP answer came. Asked once per run.
+    func window() async throws -> ModelWindow?
+    /// The tokens the model sees for `text` as one input, special tokens
+    /// included (llama.cpp and TEI `/tokenize`); nil when the server has no
+    /// tokenize endpoint, and from then on without asking again.
+    func countTokens(_ text: String) async throws -> Int?
     /// How many HTTP requests this client sent (some calls send two).
     var description: String { get }
 }
 
 extension EmbeddingClient {
     public func limits() async throws -> ServerLimits? { nil }
+    public func window() async throws -> ModelWindow? { nil }
+    public func countTokens(_ text: String) async throws -> Int? { nil }
 }

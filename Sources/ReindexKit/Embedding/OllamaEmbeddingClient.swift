@@ -12,6 +12,14 @@ public final class OllamaEmbeddingClient: EmbeddingClient {
 
     public var description: String { "ollama \(endpoint.display)" }
 
+    /// `POST /api/show`: the model's context length, or its `num_ctx` when
+    /// smaller (see `OllamaShowResponse`). Ollama has no tokenize endpoint,
+    /// so `countTokens` stays nil.
+    public func window() async throws -> ModelWindow? {
+        let response = try await HTTPTransport.shared.perform(try endpoint.request(path: "/api/show", body: OllamaShowRequest(model: model.name)))
+        return SmallAnswer.decode(OllamaShowResponse.self, from: response)?.window
+    }
+
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
         let body = OllamaEmbedRequest(model: model.name, input: inputs, truncate: model.truncate, keepAlive: model.keepAlive,
                                       dimensions: model.dimensionsParam ? model.dimensions : nil)

@@ -4,19 +4,51 @@ import Foundation
 /// LocalAI. Asks for base64 (decoding is ~40× cheaper than float arrays);
 /// a server that rejects `encoding_format` is asked once more without it,
 /// and float arrays are used for the rest of the run.
+///
+/// The window and token counts come from llama.cpp's own endpoints beside
+/// the OpenAI ones, `GET /props` and `POST /tokenize`, at the server's root
+/// (without `/v1`); a plain OpenAI-compatible API has neither (404), which
+/// only means it cannot tell.
 public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     private let endpoint: Endpoint
+    /// The same server without a trailing `/v1`: where llama.cpp's `/props` and `/tokenize` are.
+    private let root: Endpoint
     private let model: ModelConfig
     private let path: String
     private let lock = NSLock()
     private var base64 = true
     private var base64Confirmed = false
+    private var tokenizeMissing = false
 
     public init(model: ModelConfig, apiKey: String?) {
         self.model = model
         self.endpoint = Endpoint(model: model, apiKey: apiKey)
         // Accept a base URL that already ends in /v1.
-        self.path = endpoint.base.hasSuffix("/v1") ? "/embeddings" : "/v1/embeddings"
+        let hasV1 = endpoint.base.hasSuffix("/v1")
+        self.path = hasV1 ? "/embeddings" : "/v1/embeddings"
+        var root = endpoint
+        if hasV1 { root.base.removeLast("/v1".count) }
+        self.root = root
+    }
+
+    /// llama.cpp's `GET /props` `default_generation_settings.n_ctx` (see `LlamaProps`).
+    public func window() async throws -> ModelWindow? {
+        let response = try await HTTPTransport.shared.perform(root.request(path: "/props"))
+        return SmallAnswer.decode(LlamaProps.self, from: response)?.window
+    }
+
+    /// llama.cpp's `POST /tokenize` with `add_special`. Any other answer (404
+    /// from a plain OpenAI API, 400 from vLLM's differently shaped /tokenize)
+    /// means no count, and the endpoint is not asked again.
+    public func countTokens(_ text: String) async throws -> Int? {
+        if lock.withLock({ tokenizeMissing }) { return nil }
+        let request = try root.request(path: "/tokenize", body: LlamaTokenizeRequest(content: text, addSpecial: true))
+        let response = try await HTTPTransport.shared.perform(request)
+        guard let answer = SmallAnswer.decode(LlamaTokenizeResponse.self, from: response) else {
+            lock.withLock { tokenizeMissing = true }
+            return nil
+        }
+        return answer.tokens.count
     }
 
     public var description: String { "openai \(endpoint.display)" }

@@ -2,9 +2,11 @@ import Foundation
 
 /// text-embeddings-inference: `POST {url}/embed` with `inputs`; `GET /info`
 /// first, so batches stay within `max_client_batch_size` and `max_batch_tokens`.
-public final class TEIEmbeddingClient: EmbeddingClient {
+public final class TEIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
     private let endpoint: Endpoint
     private let model: ModelConfig
+    private let lock = NSLock()
+    private var tokenizeMissing = false
 
     public init(model: ModelConfig, apiKey: String?) {
         self.model = model
@@ -19,6 +21,25 @@ public final class TEIEmbeddingClient: EmbeddingClient {
             throw ReindexError.modelUnavailable(url: endpoint.display, detail: "GET /info did not describe a text-embeddings-inference server (got HTTP \(response.status)) — check model.url and model.provider")
         }
         return ServerLimits(maxBatchSize: info.maxClientBatchSize, maxBatchTokens: info.maxBatchTokens)
+    }
+
+    /// `GET /info` `max_input_length`.
+    public func window() async throws -> ModelWindow? {
+        let response = try await HTTPTransport.shared.perform(endpoint.request(path: "/info"))
+        return SmallAnswer.decode(TEIInputLimit.self, from: response)?.window
+    }
+
+    /// `POST /tokenize` with `add_special_tokens`; any answer but a token list
+    /// means no count, and the endpoint is not asked again.
+    public func countTokens(_ text: String) async throws -> Int? {
+        if lock.withLock({ tokenizeMissing }) { return nil }
+        let request = try endpoint.request(path: "/tokenize", body: TEITokenizeRequest(inputs: text, addSpecialTokens: true))
+        let response = try await HTTPTransport.shared.perform(request)
+        guard let answer = SmallAnswer.decode(TEITokenizeResponse.self, from: response), answer.inputs.count == 1 else {
+            lock.withLock { tokenizeMissing = true }
+            return nil
+        }
+        return answer.inputs[0].count
     }
 
     public func embed(_ inputs: [String]) async throws -> EmbeddingReply {
