@@ -207,8 +207,10 @@ final class EmbedServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let listen = unix ? ["--unix", dir.appendingPathComponent("embed.sock").path] : ["--port", "0"]
+        // A window large enough for the suites' one-chunk rows (chunk-tokens 4096); tests of windows pass their own.
+        let window = extra.contains("--window") ? [] : ["--window", "16384"]
         process.arguments = [E2E.python, E2E.root.appendingPathComponent("fixtures/embed_server.py").path,
-                             "--port-file", portFile.path, "--quiet"] + listen + extra
+                             "--port-file", portFile.path, "--quiet"] + listen + window + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

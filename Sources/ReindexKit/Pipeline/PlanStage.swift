@@ -56,14 +56,29 @@ struct PlanStage {
         return plan
     }
 
+    /// How this run chunks: exactly as the `/2` file it builds on did; else
+    /// from the server's window and tokenizer (`TokenBudget`), or the
+    /// conservative estimate when the server cannot tell.
+    private func measureChunking(_ plan: Plan, _ session: ModelSession) async throws -> Plan {
+        if plan.live?[.format] == VectorFileFormat.version, ChunkSettings.decode(plan.live?[.chunking]) != nil { return plan }
+        let budget = try await TokenBudget.measure(client: session.client, chunkTokens: job.model.chunkTokens,
+                                                   overlapTokens: ChunkSettings.overlapTokens(job.model), prefix: job.model.prefix)
+        var measured = plan
+        measured.chunking = ChunkSettings(model: job.model, budget: budget)
+        logger.info("chunking", metadata: ["how": "\(measured.chunking.summary)"])
+        return measured
+    }
+
     /// Before any row is sent: the model must still be the one that built the
     /// live file. Embeds the probe texts (returned for the new file's meta)
     /// and compares them with the stored ones; on drift, stops (exit 65) or,
     /// with `--on-model-change=full`, turns the plan into a full rebuild.
-    func confirmModel(_ plan: Plan, work: WorkFile, embedder: BatchEmbedder, scans: ScanResult) async throws -> (Plan, [Probe]) {
-        guard let live = plan.live else { return (plan, []) }
-        let probes = try await Probe.embed(Probe.texts, model: job.model, embedder: embedder)
-        guard let drift = Probe.drift(stored: Probe.decode(live[.probes] ?? ""), fresh: probes) else { return (plan, probes) }
+    func confirmModel(_ plan: Plan, work: WorkFile, model session: ModelSession, scans: ScanResult) async throws -> (Plan, [Probe]) {
+        guard let live = plan.live else { return (try await measureChunking(plan, session), []) }
+        let probes = try await Probe.embed(Probe.texts, model: job.model, embedder: session.embedder)
+        guard let drift = Probe.drift(stored: Probe.decode(live[.probes] ?? ""), fresh: probes) else {
+            return (try await measureChunking(plan, session), probes)
+        }
         switch options.onModelChange {
         case .stop:
             throw ReindexError.modelDrift(detail: "\(drift) — mixing old and new vectors would break retrieval; rerun with --on-model-change=full to rebuild everything with the new model, or point model.url back at the old one")
@@ -77,7 +92,7 @@ struct PlanStage {
             full.liveFailures = 0
             full.sources = try work.diff(sources: sourceNames, liveAttached: false, sample: Self.sampleSize)
                 .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
-            return (full, probes)
+            return (try await measureChunking(full, session), probes)
         }
     }
 }

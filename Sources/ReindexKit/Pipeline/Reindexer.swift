@@ -77,7 +77,7 @@ public final class Reindexer: Sendable {
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
         // The managed server (if any) runs for the rest of the run and is stopped however it ends.
         return try await ManagedServer.run(job.model.server, logger: logger) {
-            let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, embedder: model.embedder, scans: scans)
+            let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, model: model, scans: scans)
             var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
             if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index) {
                 // Keep the live file, publish nothing, send nothing more.

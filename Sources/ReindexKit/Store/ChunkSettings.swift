@@ -26,22 +26,28 @@ public struct ChunkSettings: Sendable, Equatable, Codable {
         case overlapTokens = "overlap_tokens", charsPerToken = "chars_per_token"
     }
 
-    /// Characters per token when the server cannot tokenize: conservative
-    /// (smaller chunks in characters, so a chunk stays inside its window).
-    public static let estimatedCharsPerToken = 3.0
+    /// The job's overlap in tokens: `chunk-overlap`, else 15% of `chunk-tokens`.
+    static func overlapTokens(_ model: ModelConfig) -> Int {
+        min(model.chunkOverlap ?? Int((Double(model.chunkTokens) * 0.15).rounded()), model.chunkTokens / 2)
+    }
 
-    /// Sizes from the job's token settings and a characters-per-token figure.
-    public init(model: ModelConfig, charsPerToken: Double = estimatedCharsPerToken, window: Int? = nil, source: String = "estimate: 3 characters per token") {
-        var tokens = model.chunkTokens
-        if let window { tokens = min(tokens, window) }
-        let overlapTokens = min(model.chunkOverlap ?? Int((Double(model.chunkTokens) * 0.15).rounded()), tokens / 2)
-        self.tokens = tokens
-        self.overlapTokens = overlapTokens
-        self.charsPerToken = charsPerToken
-        self.window = window
-        self.source = source
-        size = max(Chunker.minimumSplit, Int(Double(tokens) * charsPerToken))
-        overlap = min(size / 2, Int(Double(overlapTokens) * charsPerToken))
+    /// Sizes from what the server said (its window, its tokenizer's
+    /// characters per token), or the conservative estimate without one.
+    public init(model: ModelConfig, budget: TokenBudget) {
+        tokens = model.chunkTokens
+        overlapTokens = Self.overlapTokens(model)
+        charsPerToken = budget.charactersPerToken
+        window = budget.window?.tokens
+        source = budget.describe()
+        size = max(Chunker.minimumSplit, budget.chunkScalars)
+        overlap = min(size / 2, budget.overlapScalars)
+    }
+
+    /// Sizes from the job's settings alone (dry runs, and servers that cannot tell).
+    public init(model: ModelConfig) {
+        self.init(model: model, budget: TokenBudget(chunkTokens: model.chunkTokens, overlapTokens: Self.overlapTokens(model),
+                                                    charactersPerToken: TokenBudget.defaultCharactersPerToken, ratioSource: .estimated,
+                                                    window: nil, reservedTokens: TokenBudget.defaultSpecialTokens))
     }
 
     public var chunker: Chunker { Chunker(size: size, overlap: overlap) }
@@ -49,8 +55,7 @@ public struct ChunkSettings: Sendable, Equatable, Codable {
     /// Whether a file chunked with these settings can be built on by a job
     /// with `model`'s settings (the job's own keys decide, not the measured sizes).
     func matches(_ model: ModelConfig) -> Bool {
-        let wanted = ChunkSettings(model: model, window: window)
-        return wanted.tokens == tokens && wanted.overlapTokens == overlapTokens
+        tokens == model.chunkTokens && overlapTokens == Self.overlapTokens(model)
     }
 
     var json: String { Report.encode(self) }
@@ -60,8 +65,6 @@ public struct ChunkSettings: Sendable, Equatable, Codable {
         return try? JSONDecoder().decode(ChunkSettings.self, from: Data(text.utf8))
     }
 
-    /// For the summary: "128 tokens ≈ 384 characters, overlap 19 ≈ 57 (estimate: …)".
-    public var summary: String {
-        "\(tokens) tokens ≈ \(size) characters, overlap \(overlapTokens) ≈ \(overlap) (\(source))"
-    }
+    /// For the summary: how big chunks are and where the figures came from.
+    public var summary: String { source }
 }

@@ -86,8 +86,7 @@ public enum LiveFile {
         if format == VectorFileFormat.version {
             guard let chunking = ChunkSettings.decode(meta[.chunking]), chunking.matches(model) else {
                 let was = ChunkSettings.decode(meta[.chunking]).map { "\($0.tokens)/\($0.overlapTokens)" } ?? "unknown"
-                let now = ChunkSettings(model: model)
-                return .unusable(reason: "chunked with chunk-tokens/chunk-overlap \(was), the job uses \(now.tokens)/\(now.overlapTokens)")
+                return .unusable(reason: "chunked with chunk-tokens/chunk-overlap \(was), the job uses \(model.chunkTokens)/\(ChunkSettings.overlapTokens(model))")
             }
             _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
         } else {
