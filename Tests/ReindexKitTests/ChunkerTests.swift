@@ -58,6 +58,26 @@ struct ChunkerTests {
         }
     }
 
+    /// Tiny sizes still cover the text; only a grapheme cluster longer than `size` makes a longer chunk.
+    @Test func tinySizesCoverTheTextAndKeepClustersWhole() {
+        let text = "ab cd. 👨‍👩‍👧‍👦 e\u{301}f\n\ngh 日本。語"
+        let graphemes = Sample.graphemeBoundaries(text)
+        let scalars = Array(text.unicodeScalars)
+        for size in 1...12 {
+            for overlap in [0, 1, 3] {
+                let chunks = Chunker(size: size, overlap: overlap).chunks(text)
+                #expect(chunks.first?.start == 0 && chunks.last?.end == scalars.count, "size \(size)")
+                for (k, chunk) in chunks.enumerated() {
+                    #expect(graphemes.contains(chunk.start) && graphemes.contains(chunk.end), "size \(size): \(chunk)")
+                    if chunk.count > size {
+                        #expect(String(String.UnicodeScalarView(scalars[chunk.start..<chunk.end])).count == 1, "size \(size): \(chunk)")
+                    }
+                    if k > 0 { #expect(chunk.start <= chunks[k - 1].end && chunk.end > chunks[k - 1].end, "size \(size)") }
+                }
+            }
+        }
+    }
+
     @Test func overlapIsAboutTheDeclaredAmountAndStartsAWord() {
         let chunker = Chunker(size: 1000, overlap: 150)
         let text = Sample.document(seed: 11, paragraphs: 60)

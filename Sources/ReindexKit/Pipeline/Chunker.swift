@@ -70,7 +70,9 @@ public struct Chunker: Sendable, Equatable {
         var chunks: [Chunk] = []
         chunks.reserveCapacity(cuts.count - 1)
         for k in 0..<(cuts.count - 1) {
-            let start = k == 0 ? 0 : boundaries.overlapStart(before: cuts[k], by: overlap, notBefore: cuts[k - 1] + 1)
+            // Less overlap only before a core longer than the room (one grapheme cluster bigger than that).
+            let allowed = min(overlap, max(limit - (cuts[k + 1] - cuts[k]), 0))
+            let start = k == 0 ? 0 : boundaries.overlapStart(before: cuts[k], by: allowed, notBefore: cuts[k - 1] + 1)
             chunks.append(Chunk(start: start, end: cuts[k + 1]))
         }
         return chunks
