@@ -3,12 +3,11 @@ import GRDB
 import Testing
 
 /// The committed `reindex-vectors/1` file (fixtures/compat/v1, made once by
-/// fixtures/compat/make_v1_fixture.py, see fixtures/compat/README.md) must stay
-/// usable by the current binary: verify accepts it, an incremental run reuses
-/// every vector, search answers from it. The tests work on copies.
-///
-/// FORMAT /2: when `reindex` starts writing `reindex-vectors/2`, change the
-/// values in `Current` (each says what to) — not the fixture, which stays /1.
+/// fixtures/compat/make_v1_fixture.py, see fixtures/compat/README.md) and the
+/// upgrade to `reindex-vectors/2`: verify and search refuse the /1 file with a
+/// message saying the next run upgrades it; an incremental run publishes a /2
+/// file and sends the model only the rows that now have several chunks, every
+/// other vector copied from the /1 file. The tests work on copies.
 @Suite(.serialized) struct CompatibilityTests {
     static let fixture = E2E.root.appendingPathComponent("fixtures/compat/v1")
 
@@ -21,16 +20,6 @@ import Testing
             "primary.db": "0b7516cfb44be6b457d841679a328778ba91ac1ea904fd98e54c8c0ce65159b5",
             "vectors-v1.db": "c3c4140a29700122c010c5ff756d39c4352de968ad83e31be9386f97f20746b2",
         ]
-    }
-
-    /// What the current binary does with a /1 file.
-    enum Current {
-        /// FORMAT /2: "reindex-vectors/2" (the incremental run upgrades the file).
-        static let formatAfterIncrementalRun = "reindex-vectors/1"
-        /// FORMAT /2: true — the upgrade writes a /2 file even though no row changed
-        /// (every row of the fixture fits in one chunk, so its vector is still reused
-        /// and the server still sees only the probes).
-        static let incrementalRunPublishes = false
     }
 
     /// Copies of the committed files in a temp dir, and the fixture server.
@@ -48,6 +37,25 @@ import Testing
         }
     }
 
+    struct Item: Equatable { var chunk: Int; var start: Int; var end: Int; var hash: Data; var vector: Data }
+
+    /// Every item of a file by row ("source/id"), in chunk order; a /1 file's items are chunk 0.
+    static func rows(_ path: URL, v1: Bool) throws -> [String: [Item]] {
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path.path, configuration: config)
+        defer { try? q.close() }
+        let sql = v1 ? "SELECT source, source_id, 0, 0, 0, content_hash, embedding FROM items"
+                     : "SELECT source, source_id, chunk, span_start, span_end, content_hash, embedding FROM items ORDER BY source, source_id, chunk"
+        return try q.read { db in
+            var out: [String: [Item]] = [:]
+            for r in try Row.fetchAll(db, sql: sql) {
+                out["\(r[0] as String)/\(r[1] as String)", default: []].append(Item(chunk: r[2], start: r[3], end: r[4], hash: r[5], vector: r[6]))
+            }
+            return out
+        }
+    }
+
     @Test func theCommittedFixtureIsTheV1FileItWasMadeAs() throws {
         for (file, hash) in Committed.sha256 {
             #expect(try E2E.sha256(Self.fixture.appendingPathComponent(file)) == hash,
@@ -58,66 +66,74 @@ import Testing
         #expect(try E2E.scalar(vectors, "SELECT count(*) FROM items") == Committed.items)
     }
 
-    @Test func verifyAcceptsTheV1File() throws {
+    @Test func verifyAndSearchSayTheNextRunUpgradesAV1File() throws {
         let (h, output) = try harness()
         defer { h.cleanup() }
         let before = try E2E.sha256(output)
-        let text = try h.command("verify", ["--model-url", h.url])
-        #expect(text.status == 0, "stdout: \(text.stdout) stderr: \(text.stderr)")
-        #expect(text.stdout.contains("consistent"), "\(text.stdout)")
-        let json = try h.command("verify", ["--model-url", h.url, "--format", "json"])
-        #expect(json.status == 0, "stdout: \(json.stdout) stderr: \(json.stderr)")
-        let report = try E2E.json(json.stdout)
-        #expect(report["consistent"] as? Bool == true)
-        #expect((report["problems"] as? [String])?.isEmpty == true, "\(report["problems"] ?? "none")")
-        #expect(try E2E.sha256(output) == before, "verify never writes")
-        #expect(try h.server.stats()["requests"] as? Int == 0, "verify calls no model")
+        let v = try h.command("verify", ["--model-url", h.url])
+        #expect(v.status == 65, "stdout: \(v.stdout) stderr: \(v.stderr)")
+        #expect(v.stdout.contains("next run upgrades it"), "\(v.stdout)")
+        let s = try h.command("search", ["anything", "--model-url", h.url])
+        #expect(s.status == 65, "\(s.stderr)")
+        #expect(s.stderr.contains("upgrades the file"), "\(s.stderr)")
+        #expect(try E2E.sha256(output) == before, "neither writes")
+        #expect(try h.server.stats()["inputs"] as? Int == 0, "verify calls no model; search refuses before embedding")
     }
 
-    @Test func anIncrementalRunReusesEveryV1Vector() throws {
+    @Test func anUpgradeSendsOnlyTheRowsThatNowHaveSeveralChunks() throws {
         let (h, output) = try harness()
         defer { h.cleanup() }
-        let before = try E2E.sha256(output)
-        let vectorsBefore = try E2E.items(output)
+        let old = try Self.rows(output, v1: true)
+        #expect(old.count == Committed.items)
         let r = try h.runJob(["--model-url", h.url, "--format", "json"])
         #expect(r.status == 0, "\(r.stderr)")
         let summary = try E2E.json(r.stdout)
         #expect(summary["mode"] as? String == "incremental")
         #expect(summary["full_reason"] is NSNull, "\(summary["full_reason"] ?? "")")
-        #expect(summary["unchanged"] as? Int == Committed.items)
-        // `reused` counts vectors copied into a new file: none when nothing is published.
-        #expect(summary["reused"] as? Int == (Current.incrementalRunPublishes ? Committed.items : 0))
-        #expect(summary["embedded"] as? Int == 0)
-        #expect(summary["added"] as? Int == 0 && summary["changed"] as? Int == 0 && summary["removed"] as? Int == 0)
+        #expect(summary["unchanged"] as? Int == Committed.items, "no row changed")
+        #expect(summary["published"] as? Bool == true, "the upgrade publishes a /2 file")
+        #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'format'") == "reindex-vectors/2")
+        #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'row_count'") == String(Committed.items))
 
-        // The server saw the drift probes and nothing else: every vector was reused.
-        let stats = try h.server.stats()
-        #expect(stats["inputs"] as? Int == Probe.count)
-        #expect(stats["requests"] as? Int == 1)
+        let new = try Self.rows(output, v1: false)
+        #expect(Set(new.keys) == Set(old.keys))
+        let multi = new.filter { $0.value.count > 1 }
+        let single = new.filter { $0.value.count == 1 }
+        #expect(!multi.isEmpty && !single.isEmpty, "the fixture has rows of both kinds: \(multi.count) multi, \(single.count) single")
+        // A row that fits one chunk keeps exactly its /1 input, hash and vector.
+        for (key, items) in single {
+            #expect(items[0].hash == old[key]![0].hash && items[0].vector == old[key]![0].vector, "\(key)")
+        }
+        // The server saw the drift probes and the chunks of the multi-chunk rows, nothing else.
+        let stats = try h.server.stats(texts: true)
+        let chunks = multi.values.reduce(0) { $0 + $1.count }
+        #expect(stats["inputs"] as? Int == Probe.count + chunks, "\(multi.count) rows of \(chunks) chunks")
+        #expect(summary["embedded"] as? Int == chunks)
+        #expect(summary["reused"] as? Int == single.count)
 
-        #expect(summary["published"] as? Bool == Current.incrementalRunPublishes)
-        #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'format'") == Current.formatAfterIncrementalRun)
-        if !Current.incrementalRunPublishes {
-            #expect(try E2E.sha256(output) == before, "nothing to publish: the file is untouched")
-        }
-        // Published or not, every item keeps its hash and vector.
-        let after = try E2E.items(output)
-        #expect(after.count == vectorsBefore.count)
-        for (key, v) in vectorsBefore {
-            #expect(after[key]?.hash == v.hash && after[key]?.vector == v.vector, "\(key)")
-        }
+        // The upgraded file is a consistent /2 file; search answers from it.
+        let v = try h.command("verify", ["--model-url", h.url])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        // A second run changes nothing and sends only the probes.
+        try h.server.reset()
+        let again = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(try E2E.json(again.stdout)["published"] as? Bool == false, "\(again.stdout)")
+        #expect(try h.server.stats()["inputs"] as? Int == Probe.count)
     }
 
-    @Test func searchAnswersFromTheV1File() throws {
+    @Test func searchAnswersFromTheUpgradedFile() throws {
         let (h, _) = try harness()
         defer { h.cleanup() }
+        #expect(try h.runJob(["--model-url", h.url]).status == 0)
+        try h.server.reset()
         var config = Configuration()
         config.readonly = true
         let q = try DatabaseQueue(path: h.dir.appendingPathComponent("primary.db").path, configuration: config)
         let pick: (id: String, content: String)? = try q.read { db in
             try Row.fetchOne(db, sql: """
                 SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND length(trim(content)) > 20
-                  AND content NOT LIKE '%' || char(10) || '%' ORDER BY id LIMIT 1 OFFSET 5
+                  AND length(content) < 300 AND content NOT LIKE '%' || char(10) || '%' ORDER BY id LIMIT 1 OFFSET 5
                 """).map { ($0[0], $0[1]) }
         }
         try q.close()

@@ -6,7 +6,7 @@ import Testing
 /// the fixture server on 127.0.0.1.
 @Suite(.serialized) struct FullRebuildTests {
     /// Rows the job should embed: live messages and all knowledge entries with non-blank text.
-    func eligibleInputs(_ primary: URL, maxChars: Int = 8000) throws -> [String: String] {
+    func eligibleInputs(_ primary: URL, maxChars: Int = 1_000_000) throws -> [String: String] {
         var config = Configuration()
         config.readonly = true
         let q = try DatabaseQueue(path: primary.path, configuration: config)
@@ -78,7 +78,7 @@ import Testing
         #expect(try E2E.listing(dir.appendingPathComponent("out")) == ["vectors.db", "vectors.db.lock"])
         let header = try Data(contentsOf: output).prefix(20)
         #expect(header[18] == 1 && header[19] == 1, "rollback-journal file format (not WAL)")
-        #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'format'") == "reindex-vectors/1")
+        #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'format'") == "reindex-vectors/2")
         #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'item_count'") == String(expected.count))
         #expect(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'dimensions'") == "384")
         #expect(try E2E.scalar(output, "SELECT count(*) FROM runs") == 1)

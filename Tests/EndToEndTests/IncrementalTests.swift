@@ -93,7 +93,7 @@ import Testing
         let summary = try E2E.json(r.stdout)
         let why = summary["full_reason"] as? String ?? ""
         #expect(summary["mode"] as? String == "full")
-        let words = ["missing": "missing", "garbage": "not a database", "corrupt": "quick_check", "foreign": "not a reindex-vectors/1 file",
+        let words = ["missing": "missing", "garbage": "not a database", "corrupt": "quick_check", "foreign": "not a reindex-vectors/2 file",
                      "model": "old-model", "dimensions": "768"]
         let matches = why.contains(words[reason]!) || (reason == "corrupt" && why.contains("malformed"))
         #expect(matches, "\(reason): full_reason \(why)")

@@ -20,9 +20,10 @@ import Testing
         return Setup(dir: dir, server: server, primary: primary)
     }
 
-    /// The reference result through the OpenAI path (vectors depend only on the text).
-    func reference(_ s: Setup) throws -> [String: (hash: Data, vector: [Float])] {
-        let job = try E2E.writeJob(s.dir, url: s.server.url, output: "ref/vectors.db", name: "ref.yml")
+    /// The reference result through the OpenAI path (vectors depend only on the text), with the
+    /// job's `model` keys of the run it is compared with.
+    func reference(_ s: Setup, model: [String: String] = [:]) throws -> [String: (hash: Data, vector: [Float])] {
+        let job = try E2E.writeJob(s.dir, url: s.server.url, output: "ref/vectors.db", model: model, name: "ref.yml")
         let r = try E2E.reindex(["--job", job.path, "--full"])
         guard r.status == 0 else { throw E2E.Failure(r.stderr) }
         return try E2E.items(s.dir.appendingPathComponent("ref/vectors.db"))
@@ -47,12 +48,16 @@ import Testing
     func otherProvidersGiveTheSameVectors(provider: String) throws {
         let s = try setUp("provider\(provider)")
         defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
-        let ref = try reference(s)
+        // Rows capped at 5,000 characters stay one chunk on every provider, whatever window and
+        // characters-per-token figure it reports (Ollama's window without num_ctx is 2,048 tokens,
+        // estimated at 3 characters a token), so the vectors compare row by row.
+        let ref = try reference(s, model: ["max-input-chars": "5000"])
         try s.server.reset()
         // TEI announces 10 inputs and 2,500 tokens per request in /info (the longest input has
         // 2,000); the job must stay within both.
         if provider == "tei" { try s.server.faults(["max_batch": 10, "max_batch_tokens": 2500]) }
-        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["provider": provider, "batch-size": "64", "truncate": "true"])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["provider": provider, "batch-size": "64", "truncate": "true",
+                                                                      "max-input-chars": "5000"])
         let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
         #expect(r.status == 0, "\(r.stderr)")
         expectEqual(try E2E.items(s.output), ref)
@@ -60,15 +65,18 @@ import Testing
         if provider == "ollama" {
             #expect(byPath(stats, "/api/embed") > 0)
         } else {
-            #expect(byPath(stats, "/info") == 1, "TEI's /info is read first")
+            #expect(byPath(stats, "/info") == 2, "TEI's /info is read for the window, then for the batch limits")
             // /info said 10 per request: no request was refused for its size.
             #expect((stats["statuses"] as? [String: Int])?["422"] == nil)
             #expect((stats["statuses"] as? [String: Int])?["413"] == nil, "batches stay within max_batch_tokens")
-            // A single input over the server's token budget is shortened, not failed.
+            // A single input over the server's token budget is split in two, not failed, nothing dropped.
             try s.server.faults(["max_batch": 10, "max_batch_tokens": 1000])
             let small = try E2E.reindex(["--job", job.path, "--full", "--restart", "--format", "json"])
             #expect(small.status == 0, "\(small.stderr)")
-            #expect((try E2E.json(small.stdout)["truncated"] as? Int ?? 0) >= 1)
+            let summary = try E2E.json(small.stdout)
+            #expect((summary["split_chunks"] as? Int ?? 0) >= 1, "\(small.stdout)")
+            #expect(summary["failed"] as? Int == 0)
+            #expect(summary["rows"] as? Int == ref.count, "every row is in the file")
             let n = ref.count + Probe.count
             #expect((stats["requests"] as? Int ?? 0) >= (n + 9) / 10)
         }
@@ -183,7 +191,9 @@ import Testing
         #expect((stats["statuses"] as? [String: Int])?["400"] ?? 0 <= 4, "asked once more without it, then kept floats")
     }
 
-    @Test func longInputsAreTruncatedUpFrontAndAdaptively() throws {
+    /// `max-input-chars` caps a whole row up front (counted as truncated); an input the server
+    /// calls too long is split in two at its best boundary, nothing dropped.
+    @Test func longRowsAreCappedUpFrontAndTooLongChunksSplit() throws {
         let s = try setUp(messages: 1300)
         defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
         try s.server.faults(["max_input_chars": 2000])
@@ -192,9 +202,34 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let summary = try E2E.json(r.stdout)
         #expect((summary["truncated"] as? Int ?? 0) >= 1)
+        #expect((summary["split_chunks"] as? Int ?? 0) >= 1, "\(r.stdout)")
         #expect(summary["failed"] as? Int == 0)
         let texts = try s.server.stats(texts: true)["ok_texts"] as? [String] ?? []
         #expect(texts.allSatisfy { $0.count <= 2000 })
+        // Nothing dropped: every row's chunks still cover its (capped) text, and verify agrees.
+        let v = try E2E.reindex(["verify", "--job", job.path])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+        #expect(v.stdout.contains("chunks cover their rows"))
+    }
+
+    /// A short input the server rejects as too long is a failed row (exit 3), never shortened:
+    /// a vector for a text nobody wrote would be published.
+    @Test func aShortRowAnsweredTooLongIsAFailureNotShortened() throws {
+        let s = try setUp(messages: 60)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        try s.server.faults(["max_input_chars": 20])
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["max-retries": "1"])
+        let r = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(r.status == 3, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect((summary["failed"] as? Int ?? 0) > 0)
+        let texts = try s.server.stats(texts: true)["ok_texts"] as? [String] ?? []
+        // Whatever was stored was sent whole: no input shorter than a row's text was ever accepted for it.
+        let items = try E2E.items(s.output)
+        #expect(items.count + (summary["failed"] as? Int ?? 0) == (summary["scanned"] as? Int ?? 0) - (summary["skipped"] as? Int ?? 0))
+        #expect(texts.allSatisfy { $0.count <= 20 })
+        let failures: Int? = try E2E.scalar(s.output, "SELECT count(*) FROM failures")
+        #expect(failures == summary["failed"] as? Int)
     }
 
     @Test func prefixIsSentAndHashedAndDimensionsParamIsSent() throws {

@@ -32,7 +32,8 @@ import Testing
             #expect(first["source"] as? String == "message")
             #expect(first["id"] as? String == pick.id)
             #expect(abs((first["score"] as? Double ?? 0) - 1) < 1e-4)
-            #expect(first["text"] as? String == pick.content.trimmingCharacters(in: .whitespaces))
+            #expect(first["passage"] as? String == pick.content.split(whereSeparator: \.isWhitespace).joined(separator: " "))
+            #expect(first["chunk"] as? Int == 0)
             let scores = results.compactMap { $0["score"] as? Double }
             #expect(scores == scores.sorted(by: >), "best first")
         }

@@ -127,7 +127,7 @@ enum E2E {
     }
 
     /// Writes a job file; `model` entries are merged into the default model block.
-    /// The default `chunk-tokens: 4096` (about 12,000 characters) keeps every
+    /// The default `chunk-tokens: 16384` (tens of thousands of characters) keeps every
     /// row of the GroupGPT fixture one chunk, so the suites about runs,
     /// resume, safety and providers check one item per row; ChunkingTests
     /// and CompatibilityTests run with the real default and several chunks.
@@ -140,7 +140,7 @@ enum E2E {
         ]
         var m: [String: String] = ["provider": "openai", "url": url, "name": "fixture-embed-384", "dimensions": "384",
                                    "batch-size": "64", "concurrency": "4", "max-retries": "3", "timeout": "30",
-                                   "chunk-tokens": "4096"]
+                                   "chunk-tokens": "16384"]
         for (k, v) in model { m[k] = v }
         var yaml = "name: e2e\nprimary: \(primary)\noutput: \(output)\n\(extraTop)sources:\n"
         for (n, q) in srcs { yaml += "  - name: \(n)\n    query: '\(q.replacingOccurrences(of: "'", with: "''"))'\n" }
@@ -207,8 +207,9 @@ final class EmbedServer: @unchecked Sendable {
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         let listen = unix ? ["--unix", dir.appendingPathComponent("embed.sock").path] : ["--port", "0"]
-        // A window large enough for the suites' one-chunk rows (chunk-tokens 4096); tests of windows pass their own.
-        let window = extra.contains("--window") ? [] : ["--window", "16384"]
+        // A window large enough for the suites' one-chunk rows (chunk-tokens 16384), and no llama.cpp
+        // /props (a plain OpenAI API: /props would cap the window at 512); tests of windows pass their own.
+        let window = extra.contains("--window") ? [] : ["--window", "65536", "--hide", "/props"]
         process.arguments = [E2E.python, E2E.root.appendingPathComponent("fixtures/embed_server.py").path,
                              "--port-file", portFile.path, "--quiet"] + listen + window + extra
         process.standardOutput = FileHandle.nullDevice

@@ -71,9 +71,10 @@ import Testing
 
         let cases: [(String, String, [String])] = [
             ("deleted", "DELETE FROM items WHERE id = \(victim.id)", ["missing", victim.sourceID]),
-            ("stale", "UPDATE items SET content_hash = zeroblob(32) WHERE id = \(victim.id)", ["stale", victim.sourceID]),
-            ("extra", "INSERT INTO items(source, source_id, content_hash, embedding, embedded_at) SELECT source, 'ghost-1', content_hash, embedding, embedded_at FROM items WHERE id = \(victim.id)",
+            ("stale", "UPDATE items SET row_hash = zeroblob(32) WHERE id = \(victim.id)", ["stale", victim.sourceID]),
+            ("extra", "INSERT INTO items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at) SELECT source, 'ghost-1', chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at FROM items WHERE id = \(victim.id)",
              ["extra", "ghost-1"]),
+            ("chunks", "UPDATE items SET span_start = 1 WHERE id = \(victim.id)", ["do not cover", victim.sourceID]),
             ("norm", "UPDATE items SET embedding = zeroblob(1536) WHERE id = \(victim.id)",
              ["not finite unit vectors", victim.sourceID]),
             ("dimensions", "UPDATE items SET embedding = zeroblob(16) WHERE id = \(victim.id)", ["float32", String(victim.id)]),

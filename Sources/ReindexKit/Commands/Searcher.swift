@@ -29,6 +29,9 @@ public final class Searcher: Sendable {
         let scanner = try SourceScanner(path: job.primary, logger: logger)
         let file = try LiveFileReader(path: path)
         let meta = try file.meta()
+        if meta[.format] == VectorFileFormat.previousVersion {
+            throw ReindexError.inconsistent(detail: "\(path) is a \(VectorFileFormat.previousVersion) file (got format \(VectorFileFormat.previousVersion)) — run `reindex --job \(job.file)` once: it upgrades the file to \(VectorFileFormat.version), re-embedding only rows that now have several chunks")
+        }
         guard meta[.format] == VectorFileFormat.version else {
             throw ReindexError.inconsistent(detail: "\(path) is not a \(VectorFileFormat.version) file (got format \(meta[.format] ?? "missing")) — rebuild it with `reindex --job \(job.file) --full`")
         }

@@ -21,9 +21,11 @@ public struct Plan: Sendable {
     public var hasChanges: Bool { sources.contains(where: \.hasChanges) }
 
     /// A run with nothing to do keeps the live file and publishes nothing:
-    /// no change in any source, no failure to retry, nothing resumed, and the
-    /// live file's index is the one this run would build.
+    /// no change in any source, no failure to retry, nothing resumed, the
+    /// live file is of the current format (a `/1` file is upgraded), and its
+    /// index is the one this run would build.
     func isNoChange(resumed: Bool, index: VecIndex.Plan) -> Bool {
-        !isFull && !resumed && live != nil && VecIndex.liveMatches(live, plan: index) && !hasChanges && liveFailures == 0
+        !isFull && !resumed && live?[.format] == VectorFileFormat.version && VecIndex.liveMatches(live, plan: index)
+            && !hasChanges && liveFailures == 0
     }
 }

@@ -61,8 +61,23 @@ struct PlanStage {
     /// conservative estimate when the server cannot tell.
     private func measureChunking(_ plan: Plan, _ session: ModelSession) async throws -> Plan {
         if plan.live?[.format] == VectorFileFormat.version, ChunkSettings.decode(plan.live?[.chunking]) != nil { return plan }
-        let budget = try await TokenBudget.measure(client: session.client, chunkTokens: job.model.chunkTokens,
-                                                   overlapTokens: ChunkSettings.overlapTokens(job.model), prefix: job.model.prefix)
+        var attempt = 0
+        var budget: TokenBudget
+        while true {
+            do {
+                budget = try await TokenBudget.measure(client: session.client, chunkTokens: job.model.chunkTokens,
+                                                       overlapTokens: ChunkSettings.overlapTokens(job.model), prefix: job.model.prefix)
+                break
+            } catch let error as TransportError {
+                // The same patience as an embedding request: the server may be starting or briefly away.
+                guard attempt < job.model.maxRetries else {
+                    throw ReindexError.modelUnavailable(url: Endpoint(model: job.model, apiKey: nil).display,
+                                                        detail: "asking for its window and tokenizer failed after \(attempt + 1) attempts (got \(error.message)) — check that the server is running and reachable, then rerun")
+                }
+                attempt += 1
+                try await Task.sleep(for: .milliseconds(Int(BatchEmbedder.backoff(attempt: attempt, retryAfter: nil) * 1000)))
+            }
+        }
         var measured = plan
         measured.chunking = ChunkSettings(model: job.model, budget: budget)
         logger.info("chunking", metadata: ["how": "\(measured.chunking.summary)"])

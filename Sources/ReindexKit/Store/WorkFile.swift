@@ -159,6 +159,9 @@ public final class WorkFile: Sendable {
     /// Copies every chunk of the rows the live file holds whole (see
     /// `reusableWhole`), keeping their ids (the rowids an application may
     /// cache) when free, and the live file's failures of rows still staged.
+    /// Two inserts, ids that are free first: one `INSERT … SELECT CASE WHEN
+    /// EXISTS(id)` evaluates every EXISTS before inserting, so a row given a
+    /// new id could take a later row's (found by the torture test).
     /// Returns the items copied from the live file so far, per source.
     ///
     /// The copy is one transaction in rollback-journal mode: pages appended
@@ -179,10 +182,16 @@ public final class WorkFile: Sendable {
                     WHERE \(whole) AND length(l.embedding) = ? AND NOT EXISTS (
                         SELECT 1 FROM main.items m WHERE m.source = r.source AND m.source_id = r.source_id);
                     INSERT INTO main.items(id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
-                    SELECT CASE WHEN EXISTS (SELECT 1 FROM main.items m WHERE m.id = l.id) THEN NULL ELSE l.id END,
-                           l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
+                    SELECT l.id, l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
                     FROM live.items l JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id
-                    WHERE l.rowid IN (SELECT lid FROM temp.reuse) ORDER BY l.id;
+                    WHERE l.rowid IN (SELECT lid FROM temp.reuse) AND NOT EXISTS (SELECT 1 FROM main.items m WHERE m.id = l.id)
+                    ORDER BY l.id;
+                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
+                    SELECT l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
+                    FROM live.items l JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id
+                    WHERE l.rowid IN (SELECT lid FROM temp.reuse) AND NOT EXISTS (
+                        SELECT 1 FROM main.items m WHERE m.source = l.source AND m.source_id = l.source_id AND m.chunk = \(liveFormat == VectorFileFormat.version ? "l.chunk" : "0"))
+                    ORDER BY l.id;
                     INSERT OR IGNORE INTO work_copied(id)
                     SELECT m.id FROM temp.reuse t JOIN live.items l ON l.rowid = t.lid JOIN main.items m ON m.source = l.source AND m.source_id = l.source_id;
                     INSERT OR IGNORE INTO main.failures SELECT f.* FROM live.failures f
