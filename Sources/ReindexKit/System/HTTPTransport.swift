@@ -293,15 +293,16 @@ private final class Transfer: @unchecked Sendable {
         }
         if let overflow {
             let what: String
+            let remedy = "a broken server or proxy, or model.dimensions smaller than what the model returns; if the answers are legitimately that large, raise model.max-response-bytes in the job file"
             switch overflow {
             case .declared(let length):
-                what = "the answer announced \(length) bytes, more than the \(maxBody) bytes this request can legitimately produce (got more than \(maxBody) bytes)"
+                what = "the answer announced \(length) bytes, more than the \(maxBody) bytes this request can legitimately produce (got more than \(maxBody) bytes) — \(remedy)"
             case .body:
-                what = "the answer grew past the \(maxBody) bytes this request can legitimately produce; aborted while it streamed (got more than \(maxBody) bytes)"
+                what = "the answer grew past the \(maxBody) bytes this request can legitimately produce; aborted while it streamed (got more than \(maxBody) bytes) — \(remedy)"
             case .headers:
-                what = "the answer's headers grew past \(maxHeaders) bytes; aborted (got more than \(maxHeaders) bytes of headers)"
+                what = "the answer's headers grew past \(maxHeaders) bytes; aborted (got more than \(maxHeaders) bytes of headers) — a broken server or proxy in front of it; check its configuration"
             }
-            finish(.failure(TransportError(kind: .tooLarge, message: "\(target): \(what) — a broken server or proxy, or model.dimensions smaller than what the model returns; if the answers are legitimately that large, raise model.max-response-bytes in the job file")))
+            finish(.failure(TransportError(kind: .tooLarge, message: "\(target): \(what)")))
             return
         }
         let buffered = String(cString: errorBuffer)
