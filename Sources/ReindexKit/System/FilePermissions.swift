@@ -89,7 +89,7 @@ public struct FilePermissions: Sendable, Equatable {
         guard fd >= 0 else { throw FileOps.fail(path, "cannot create") }
         defer { close(fd) }
         try apply(fd: fd, path: path)
-        for sidecar in OutputPaths.sidecarSuffixes.map({ path + $0 }) { try apply(to: sidecar) }
+        for sidecar in FileOps.sidecars(of: path) { try apply(to: sidecar) }
     }
 
     // MARK: The policy of the job being run
