@@ -19,4 +19,15 @@ struct FuzzRegressionTests {
         let input = Data(base64Encoded: "eyJhIjoiXHUwMGU5XG5cInhcdWQ4M2RcdWQ4M2RcdWRlMDAmIixkZTAwJiIsImIiOiJcdTBlLGZhbHNlLG51bGwsLTguMCwxRSsyLDwyZS01XSwiYyI6e319")!
         _ = try? FastJSON.parse(input)
     }
+
+    /// decoders, crash-huge-index: an OpenAI answer whose `index` is beyond
+    /// Int's range (`1.1e82`) trapped converting it; now it is out of range.
+    @Test func anIndexBeyondIntIsOutOfRangeNotATrap() {
+        for index in ["11111111111111111111111111111111111111111111111111111111111111111111111111111111110", "-1e300", "1e999", "0.5e1", "-0.5"] {
+            let body = Data(#"{"data": [{"index": \#(index), "embedding": [1, 0]}]}"#.utf8)
+            #expect(throws: ReindexError.self, "index \(index)") { try OpenAIEmbeddingClient.decode(body, count: 1) }
+        }
+        let body = Data(#"{"data": [{"index": 0.9, "embedding": [1, 0]}]}"#.utf8)
+        #expect((try? OpenAIEmbeddingClient.decode(body, count: 1)) == [[1, 0]], "a fraction below count truncates, as before")
+    }
 }
