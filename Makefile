@@ -6,7 +6,7 @@ CONFIG ?= debug
 BIN := .build/$(CONFIG)/reindex
 DEMO_DIR := var/demo
 
-.PHONY: all setup setup-model build release test demo bench clean
+.PHONY: all setup setup-model build release test demo bench clean fuzz torture
 
 all: build
 
@@ -55,6 +55,19 @@ bench: release setup-model
 	$(PYTHON) fixtures/bench/bench.py
 	@echo "== the job against the real model server, side by side with the server alone"
 	$(PYTHON) fixtures/bench/real_model_ratio.py
+
+# issue 18 — not part of `make test`.
+# libFuzzer targets for the response decoders and the job-file reader, FUZZ_SECONDS each (default 60);
+# FUZZ_TARGETS picks some (fastjson decoders base64 jobconfig). See docs/development.md, "Fuzzing".
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./Tests/Fuzz/fuzz.sh $(FUZZ_TARGETS)
+
+# TORTURE_KILLS kill -9 at random moments of full and incremental runs while a writer changes the primary.
+TORTURE_KILLS ?= 50
+torture: build
+	$(PYTHON) fixtures/torture.py --kills $(TORTURE_KILLS) --bin $(BIN)
 
 clean:
 	rm -rf .build var

@@ -153,9 +153,11 @@ public final class BatchEmbedder: Sendable {
     func send(_ inputs: [String]) async throws -> Answer {
         var attempt = 0
         var lastProblem = ""
+        var lastTooLarge = false
         while true {
             try Task.checkCancellation()
             var retryAfter: String?
+            lastTooLarge = false
             do {
                 counters.add("requests")
                 counters.add("inputs_sent", inputs.count)
@@ -187,8 +189,14 @@ public final class BatchEmbedder: Sendable {
                 }
             } catch let error as TransportError {
                 lastProblem = error.message
+                // An oversized answer (issue 18) is a server failure like a dropped connection, retried alike;
+                // its message already says what to do.
+                lastTooLarge = error.kind == .tooLarge
             }
             guard attempt < model.maxRetries else {
+                if lastTooLarge {
+                    throw ReindexError.modelUnavailable(url: url, detail: "gave up after \(attempt + 1) attempts: \(lastProblem); committed work is kept, rerun the same command to resume")
+                }
                 throw ReindexError.modelUnavailable(url: url, detail: "gave up after \(attempt + 1) attempts (got \(lastProblem)) — check that the server is running and reachable; committed work is kept, rerun the same command to resume")
             }
             attempt += 1

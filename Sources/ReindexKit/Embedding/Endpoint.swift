@@ -7,8 +7,11 @@ public struct Endpoint: Sendable {
     public var timeout: Double
     public var connectTimeout: Double
     public var headers: [String]
+    /// issue 18: the bound of an embedding answer (`ModelConfig.responseLimit`).
+    public var responseLimit: Int
 
     public init(model: ModelConfig, apiKey: String?) {
+        responseLimit = model.responseLimit
         if model.url.hasPrefix("unix:") {
             unixSocket = String(model.url.dropFirst("unix:".count))
             base = "http://localhost"
@@ -45,6 +48,7 @@ public struct Endpoint: Sendable {
     func request(path: String, body: some Encodable) throws -> HTTPRequest {
         var request = request(path: path, method: "POST")
         request.body = try Self.encoder.encode(body)
+        request.maxResponseBytes = responseLimit  // issue 18
         return request
     }
 

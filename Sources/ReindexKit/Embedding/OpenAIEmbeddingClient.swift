@@ -93,10 +93,12 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
         }
         var out = [[Float]](repeating: [], count: count)
         for (position, entry) in data.enumerated() {
-            let index = entry["index"]?.doubleValue.map { Int($0) } ?? position
-            guard index >= 0, index < count else {
-                throw ReindexError.modelResponse(detail: "embedding index out of range (got \(index) for \(count) inputs) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
+            // Range-checked as a Double first: Int(1e80) traps (found by fuzzing, issue 18).
+            let rawIndex = entry["index"]?.doubleValue ?? Double(position)
+            guard rawIndex >= 0, rawIndex < Double(count) else {
+                throw ReindexError.modelResponse(detail: "embedding index out of range (got \(rawIndex == rawIndex.rounded() && abs(rawIndex) < 1e15 ? String(Int64(rawIndex)) : String(rawIndex)) for \(count) inputs) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")
             }
+            let index = Int(rawIndex)
             switch entry["embedding"] {
             case .string(let b64)?:
                 guard let v = Endpoint.floats(base64: b64) else {

@@ -19,6 +19,8 @@ public struct JobConfig: Sendable, Equatable {
     public var index: IndexMode
     public var sources: [Source]
     public var model: ModelConfig
+    // issue 18: `output-mode`, the mode of the vector file, `.prev` and work files; nil = from the primary.
+    public var outputMode: mode_t? = nil
 
     /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
     public mutating func apply(primary: String?, output: String?, modelURL: String?) {
@@ -26,6 +28,7 @@ public struct JobConfig: Sendable, Equatable {
         if let primary { self.primary = JobConfig.absolute(primary, relativeTo: cwd) }
         if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
         if let modelURL { self.model.url = modelURL }
+        FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)  // issue 18
     }
 
     /// Reads and validates a job file.
@@ -37,7 +40,9 @@ public struct JobConfig: Sendable, Equatable {
         } catch {
             throw ReindexError.usage("job file \(path): cannot read it (\(error.localizedDescription)) — pass an existing YAML file with --job")
         }
-        return try parse(yaml: text, file: url.standardizedFileURL.path, environment: environment)
+        let job = try parse(yaml: text, file: url.standardizedFileURL.path, environment: environment)
+        FilePermissions.adopt(primary: job.primary, explicitMode: job.outputMode)  // issue 18
+        return job
     }
 
     /// Parses job YAML; `file` names the job in messages and anchors relative paths.
@@ -52,7 +57,8 @@ public struct JobConfig: Sendable, Equatable {
         guard let root = node else {
             throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
         }
-        let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model"])
+        let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model",
+                                                                              "output-mode"])  // issue 18
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         let name = try reader.requiredString(top, "name")
@@ -91,7 +97,15 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.jobFile(file: file, key: "model", detail: "missing; expected a mapping with provider, url, name, dimensions")
         }
         let model = try ModelConfig.parse(modelNode, reader: reader, base: base)
-        return JobConfig(file: file, name: name, primary: primary, output: output, index: index, sources: sources, model: model)
+        var job = JobConfig(file: file, name: name, primary: primary, output: output, index: index, sources: sources, model: model)
+        // issue 18: least privilege for derived files.
+        if let text = try reader.optionalString(top, "output-mode") {
+            guard let mode = FilePermissions.parseMode(text) else {
+                throw ReindexError.jobFile(file: file, key: "output-mode", detail: "expected an octal mode in quotes that lets the owner read and write and nobody else write, such as \"0600\" or \"0640\" (got \"\(text)\")")
+            }
+            job.outputMode = mode
+        }
+        return job
     }
 
     static func absolute(_ path: String, relativeTo base: String) -> String {

@@ -38,11 +38,14 @@ public struct ModelConfig: Sendable, Equatable {
     /// Ollama `keep_alive`.
     public var keepAlive: String?
     public var server: ManagedServerConfig?
+    // issue 18 (bounded answers): `model.max-response-bytes`, nil = `responseLimit`'s estimate.
+    public var maxResponseBytes: Int?
 
     static let keys: Set<String> = [
         "provider", "url", "name", "dimensions", "api-key-env", "batch-size", "concurrency",
         "max-batch-tokens", "max-retries", "max-input-chars", "timeout", "connect-timeout",
         "prefix", "query-prefix", "dimensions-param", "truncate", "keep-alive", "server", "chunk-tokens", "chunk-overlap",
+        "max-response-bytes",
     ]
 
     static func parse(_ node: Node, reader: YAMLReader, base: String) throws -> ModelConfig {
@@ -81,6 +84,8 @@ public struct ModelConfig: Sendable, Equatable {
         model.dimensionsParam = try reader.optionalBool(map, "dimensions-param", prefix: p) ?? false
         model.truncate = try reader.optionalBool(map, "truncate", prefix: p)
         model.keepAlive = try reader.optionalString(map, "keep-alive", prefix: p)
+        // issue 18: the largest answer an embedding request may get.
+        model.maxResponseBytes = try reader.optionalInt(map, "max-response-bytes", prefix: p, range: 1_024...(1 << 40))
         if let serverNode = map["server"] {
             model.server = try ManagedServerConfig.parse(serverNode, reader: reader, base: base)
         }
@@ -91,5 +96,21 @@ public struct ModelConfig: Sendable, Equatable {
     public func apiKey(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let env = apiKeyEnv, let key = environment[env], !key.isEmpty else { return nil }
         return key
+    }
+}
+
+// MARK: - Bounded answers (issue 18; DESIGN.md invariant 10)
+
+extension ModelConfig {
+    /// The largest body one embedding request of this job can legitimately
+    /// get: every input of the largest batch (at least 16, for the drift
+    /// probes) × `dimensions` numbers × 32 bytes (the longest JSON number,
+    /// `-1.2345678901234567e-308`, with a comma and pretty-printing room) plus
+    /// 1 KiB per input and 1 MiB of slack for the envelope. About 1.9 MB for
+    /// 64 × 384. `model.max-response-bytes` replaces the estimate.
+    public var responseLimit: Int {
+        if let maxResponseBytes { return maxResponseBytes }
+        let inputs = Swift.max(batchSize, 16)
+        return inputs * (dimensions * 32 + 1_024) + (1 << 20)
     }
 }

@@ -33,13 +33,40 @@ public enum MetricsFile {
         let tmp = path + ".tmp.\(getpid())"
         do {
             try FileOps.makeDirectory(forFile: path)
-            try Data(text.utf8).write(to: URL(fileURLWithPath: tmp))
+            try writeNew(tmp, Data(text.utf8), like: path)
             try FileOps.rename(tmp, path)
         } catch let error as ReindexError {
             throw error
         } catch {
             throw ReindexError.io(path: path, detail: "cannot write the metrics file (got \(error.localizedDescription)) — check --metrics-file's directory and permissions")
         }
+    }
+
+    /// Writes `tmp`: created 0600, then given the mode and group of the
+    /// metrics file it replaces (so a chmod or chgrp made for the collector
+    /// survives the rename); a first file is 0644 less the umask: it
+    /// holds counts and timestamps, no row data, and node_exporter usually
+    /// reads it as another user (issue 18; docs/security.md).
+    static func writeNew(_ tmp: String, _ data: Data, like path: String) throws {
+        unlink(tmp)
+        var st = stat()
+        let replacing = stat(path, &st) == 0
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, replacing ? 0o600 : 0o644)
+        guard fd >= 0 else { throw FileOps.fail(tmp, "cannot create the metrics file") }
+        var ok = false
+        defer { close(fd); if !ok { unlink(tmp) } }
+        if replacing {
+            try FilePermissions(mode: st.st_mode & 0o666, group: st.st_gid, explicit: false).apply(fd: fd, path: tmp)
+        }
+        try data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let w = Glibc.write(fd, raw.baseAddress! + done, raw.count - done)
+                guard w > 0 else { throw FileOps.fail(tmp, "write failed") }
+                done += w
+            }
+        }
+        ok = true
     }
 
     static func previousValue(path: String, metric: String) -> Double? {

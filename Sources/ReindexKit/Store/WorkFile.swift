@@ -34,6 +34,8 @@ public final class WorkFile: Sendable {
             // here + 16 MB staging filled up to ~137 MB; docs/performance.md).
             try db.execute(sql: "PRAGMA cache_size = -8000")
         }
+        // Issue 18: created no more readable than the primary before SQLite opens it (its sidecars follow).
+        try FilePermissions.prepareDerived(path)
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.writeWithoutTransaction { db in

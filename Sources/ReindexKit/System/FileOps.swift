@@ -54,12 +54,8 @@ public enum FileOps {
     public static func keepPrevious(_ path: String, as prev: String, via tmp: String) throws {
         unlink(tmp)
         if link(path, tmp) != 0 {
-            do {
-                try FileManager.default.copyItem(atPath: path, toPath: tmp)
-            } catch {
-                throw ReindexError.io(path: tmp, detail: "cannot keep the previous file (got \(error.localizedDescription)) — free space beside the output, then rerun the same command to resume")
-            }
-            try fsyncFile(tmp)
+            // A hard link keeps the mode (one inode); the copy gets the output's mode and group.
+            try copyFile(from: path, to: tmp)
         }
         try rename(tmp, prev)
         // rename() between two links of one inode does nothing (POSIX): a rerun after a
@@ -68,16 +64,19 @@ public enum FileOps {
     }
 
     /// Copies a file with plain read/write so a full disk is reported with its
-    /// errno and path; fsyncs the copy.
+    /// errno and path; fsyncs the copy. The copy is created 0600 and then gets
+    /// the source's mode and group (`FilePermissions.copying`): never more
+    /// readable than the source, even for an instant.
     public static func copyFile(from: String, to: String) throws {
         let src = open(from, O_RDONLY | O_CLOEXEC)
         guard src >= 0 else { throw fail(from, "cannot open for copying") }
         defer { close(src) }
         unlink(to)
-        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard dst >= 0 else { throw fail(to, "cannot create") }
         var ok = false
         defer { close(dst); if !ok { unlink(to) } }
+        try FilePermissions.copying(from: src)?.apply(fd: dst, path: to)
         let size = 1 << 20
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
         defer { buffer.deallocate() }

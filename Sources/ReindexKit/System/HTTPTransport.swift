@@ -11,9 +11,27 @@ public struct HTTPRequest: Sendable {
     public var unixSocket: String?
     public var timeout: Double
     public var connectTimeout: Double
+    /// The most body bytes a successful answer may have (DESIGN.md invariant
+    /// 10): a larger one is aborted while it streams (or at once, from its
+    /// Content-Length) and fails as a `TransportError` of kind `.tooLarge`.
+    /// The default suits metadata calls (`/info`, health checks); embedding
+    /// requests set what their inputs can legitimately produce.
+    public var maxResponseBytes: Int
+    /// The most header bytes an answer may have, all header blocks together.
+    public var maxHeaderBytes: Int
+
+    /// Metadata calls: 1 MiB of body is far more than any `/info` or health answer.
+    public static let defaultMaxResponseBytes = 1 << 20
+    /// Real servers send a few hundred bytes of headers; 64 KiB is generous.
+    public static let defaultMaxHeaderBytes = 64 << 10
+    /// An error answer (non-2xx) is only read for its message: this much of
+    /// its body is kept, the rest is not read.
+    public static let errorBodyPrefixBytes = 16 << 10
 
     public init(url: String, method: String = "GET", headers: [String] = [], body: Data? = nil,
-                unixSocket: String? = nil, timeout: Double = 60, connectTimeout: Double = 10) {
+                unixSocket: String? = nil, timeout: Double = 60, connectTimeout: Double = 10,
+                maxResponseBytes: Int = HTTPRequest.defaultMaxResponseBytes,
+                maxHeaderBytes: Int = HTTPRequest.defaultMaxHeaderBytes) {
         self.url = url
         self.method = method
         self.headers = headers
@@ -21,20 +39,28 @@ public struct HTTPRequest: Sendable {
         self.unixSocket = unixSocket
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.maxResponseBytes = maxResponseBytes
+        self.maxHeaderBytes = maxHeaderBytes
     }
 }
 
 public struct HTTPResponse: Sendable {
     public var status: Int
+    /// The body; for an error answer (non-2xx) at most
+    /// `HTTPRequest.errorBodyPrefixBytes` of it (`truncated` then says so).
     public var body: Data
     /// The raw `Retry-After` header, when the server sent one.
     public var retryAfter: String?
+    /// True when only a prefix of an error answer's body was read.
+    public var truncated = false
 }
 
 /// A request that got no HTTP answer. `message` never contains headers, so no
 /// API key can leak through it.
 public struct TransportError: Error, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case connect, timeout, dropped, other }
+    /// `tooLarge`: the answer outgrew `maxResponseBytes` or `maxHeaderBytes`
+    /// and was cut off; a server failure, retried like the others.
+    public enum Kind: Sendable { case connect, timeout, dropped, tooLarge, other }
     public var kind: Kind
     public var message: String
     public var description: String { message }
@@ -137,11 +163,74 @@ private final class Transfer: @unchecked Sendable {
     private let finishLock = NSLock()
     private(set) var isFinished = false
     private let target: String
+    /// Bounds of this answer (see `HTTPRequest.maxResponseBytes`).
+    private let maxBody: Int
+    private let maxHeaders: Int
+    /// The status of the latest header block (a proxy's CONNECT answer comes first).
+    private var status = 0
+    private var headerBytes = 0
+    /// Why the transfer was cut off by a callback, when it was.
+    private var overflow: Overflow?
+    /// An error answer whose body prefix is all that is needed.
+    private var errorPrefixComplete = false
+
+    enum Overflow {
+        case declared(Int64)
+        case body
+        case headers
+    }
+
+    /// Called by the write callback: the bytes to take, or a short count that makes libcurl stop.
+    func receive(_ ptr: UnsafeMutablePointer<CChar>, _ n: Int) -> Int {
+        if !(200..<300).contains(status) && status != 0 {
+            // An error answer: keep a prefix for the message, stop reading after it.
+            let room = HTTPRequest.errorBodyPrefixBytes - body.count
+            body.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: max(0, min(room, n)))
+            guard n <= room else {
+                errorPrefixComplete = true
+                return 0
+            }
+            return n
+        }
+        guard body.count + n <= maxBody else {
+            overflow = .body
+            return 0
+        }
+        body.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: n)
+        return n
+    }
+
+    /// Called by the header callback for each header line.
+    func header(_ ptr: UnsafeMutablePointer<CChar>, _ n: Int) -> Int {
+        headerBytes += n
+        guard headerBytes <= maxHeaders else {
+            overflow = .headers
+            return 0
+        }
+        let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
+        let lower = line.lowercased()
+        if lower.hasPrefix("http/") {
+            // A new header block (after a proxy's CONNECT, or a 1xx): its status rules.
+            let parts = line.split(whereSeparator: { $0 == " " || $0 == "\r" || $0 == "\n" })
+            status = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
+            retryAfter = nil
+        } else if lower.hasPrefix("retry-after:") {
+            retryAfter = line.dropFirst(12).trimmingCharacters(in: .whitespacesAndNewlines)
+        } else if lower.hasPrefix("content-length:"), (200..<300).contains(status),
+                  let length = Int64(line.dropFirst(15).trimmingCharacters(in: .whitespacesAndNewlines)), length > maxBody {
+            // Announced too large: stop before a byte of it is read.
+            overflow = .declared(length)
+            return 0
+        }
+        return n
+    }
 
     init(_ request: HTTPRequest) throws {
         guard let easy = curl_easy_init() else { throw TransportError(kind: .other, message: "curl_easy_init failed") }
         self.easy = easy
         self.target = request.unixSocket.map { "unix:\($0)" } ?? request.url
+        self.maxBody = request.maxResponseBytes
+        self.maxHeaders = request.maxHeaderBytes
         _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
         if let socket = request.unixSocket {
             _ = ccurl_easy_setopt_string(easy, CURLOPT_UNIX_SOCKET_PATH, socket)
@@ -171,23 +260,20 @@ private final class Transfer: @unchecked Sendable {
             _ = ccurl_easy_setopt_string(easy, CURLOPT_CUSTOMREQUEST, request.method)
         }
         let me = Unmanaged.passUnretained(self).toOpaque()
+        // Both callbacks bound what is kept: returning less than `n` makes
+        // libcurl abort the transfer (CURLE_WRITE_ERROR) while it streams.
         _ = ccurl_easy_setopt_callback(easy, CURLOPT_WRITEFUNCTION, { ptr, size, count, user in
             let t = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
-            if let ptr { t.body.append(UnsafeRawPointer(ptr).assumingMemoryBound(to: UInt8.self), count: n) }
-            return n
+            guard let ptr, n > 0 else { return n }
+            return t.receive(ptr, n)
         })
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, me)
         _ = ccurl_easy_setopt_callback(easy, CURLOPT_HEADERFUNCTION, { ptr, size, count, user in
             let t = Unmanaged<Transfer>.fromOpaque(user!).takeUnretainedValue()
             let n = size * count
-            if let ptr, n > 12 {
-                let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-                if line.lowercased().hasPrefix("retry-after:") {
-                    t.retryAfter = line.dropFirst(12).trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-            }
-            return n
+            guard let ptr, n > 0 else { return n }
+            return t.header(ptr, n)
         })
         _ = ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me)
     }
@@ -199,10 +285,24 @@ private final class Transfer: @unchecked Sendable {
     }
 
     func complete(code: CURLcode) {
-        if code == CURLE_OK {
+        if code == CURLE_OK || (code == CURLE_WRITE_ERROR && errorPrefixComplete && overflow == nil) {
             var status = 0
             _ = ccurl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-            finish(.success(HTTPResponse(status: status, body: body, retryAfter: retryAfter)))
+            finish(.success(HTTPResponse(status: status, body: body, retryAfter: retryAfter, truncated: errorPrefixComplete)))
+            return
+        }
+        if let overflow {
+            let what: String
+            let remedy = "a broken server or proxy, or model.dimensions smaller than what the model returns; if the answers are legitimately that large, raise model.max-response-bytes in the job file"
+            switch overflow {
+            case .declared(let length):
+                what = "the answer announced \(length) bytes, more than the \(maxBody) bytes this request can legitimately produce (got more than \(maxBody) bytes) — \(remedy)"
+            case .body:
+                what = "the answer grew past the \(maxBody) bytes this request can legitimately produce; aborted while it streamed (got more than \(maxBody) bytes) — \(remedy)"
+            case .headers:
+                what = "the answer's headers grew past \(maxHeaders) bytes; aborted (got more than \(maxHeaders) bytes of headers) — a broken server or proxy in front of it; check its configuration"
+            }
+            finish(.failure(TransportError(kind: .tooLarge, message: "\(target): \(what)")))
             return
         }
         let buffered = String(cString: errorBuffer)

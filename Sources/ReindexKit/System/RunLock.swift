@@ -11,7 +11,8 @@ public final class RunLock {
 
     public init(path: String) throws {
         self.path = path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        // 0600: it holds only a pid and a start time, for this user (issue 18).
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ReindexError.io(path: path, detail: "cannot create the lock file (got \(String(cString: strerror(errno)))) — check that this user may write the output's directory")
         }
@@ -28,6 +29,7 @@ public final class RunLock {
             }
             throw ReindexError.io(path: path, detail: "cannot lock (got \(String(cString: strerror(code)))) — the filesystem may not support flock; build on a local disk with --work-dir")
         }
+        _ = fchmod(fd, 0o600)  // a lock file made by an older version was 0644
         let stamp = ISO8601DateFormatter().string(from: Date())
         let text = "pid \(getpid()), started \(stamp)\n"
         _ = ftruncate(fd, 0)
