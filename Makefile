@@ -34,6 +34,7 @@ test: build setup-model
 demo: build setup-model
 	@mkdir -p $(DEMO_DIR)
 	@test -f $(DEMO_DIR)/groupgpt.db || $(PYTHON) fixtures/make_primary.py --out $(DEMO_DIR)/groupgpt.db --include fixtures/paraphrases.json
+	@$(PYTHON) fixtures/demo_longdocs.py --db $(DEMO_DIR)/groupgpt.db
 	@echo "== 1. full rebuild (the job starts llama-server, embeds, publishes, stops it)"
 	$(BIN) --job jobs/demo.yml --full
 	@echo "== 2. the application changes: 5 new, 3 edited, 2 deleted messages"
@@ -44,6 +45,8 @@ demo: build setup-model
 	$(BIN) --job jobs/demo.yml
 	@echo "== 5. search the new index"
 	$(BIN) search --job jobs/demo.yml "how much do I owe for the lake cabin" --k 3
+	@echo "== 5b. a passage deep inside a long knowledge entry (the GPL, 35,000 characters): found by its chunk"
+	$(BIN) search --job jobs/demo.yml "must I hand over the installation information with a consumer device" --k 3
 	@echo "== 6. verify the published file against its contract and the primary"
 	$(BIN) verify --job jobs/demo.yml
 	@if pgrep -f "[l]lama-server.*--port 18089" >/dev/null; then echo "the model server is still running"; exit 1; \
