@@ -100,6 +100,10 @@ import Testing
                            arguments: ["And one more paragraph, appended later: the plan changed again, so bring the blue folder on Friday.", id])
         }
         try q.close()
+        // The dry run cuts the changed row as the run will and counts only the chunks it lacks.
+        let dry = try E2E.json(try h.runJob(["--dry-run", "--format", "json"]).stdout)
+        #expect(dry["to_embed"] as? Int == 1)
+        let estimated = dry["chunks_to_embed"] as? Int ?? -1
         let r = try h.runJob(["--format", "json"])
         #expect(r.status == 0, "\(r.stderr)")
         let summary = try E2E.json(r.stdout)
@@ -109,6 +113,7 @@ import Testing
         let sent = (stats["inputs"] as? Int ?? 0) - Probe.count
         #expect(sent >= 1 && sent <= 2, "only the last chunk or two of \(old.count) are sent again (sent \(sent))")
         #expect(summary["embedded"] as? Int == sent)
+        #expect(estimated == sent, "the dry run's estimate is exact here")
         // Every chunk before the tail is the same passage with the same vector.
         let kept = Set(old.dropLast(2).map(\.hash))
         #expect(kept.isSubset(of: Set(after.map(\.hash))))

@@ -53,6 +53,14 @@ struct PlanStage {
         }
         plan.sources = try scratch.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
             .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        // The estimate from the chunking itself: the rows a run would embed, cut as it would cut them.
+        let work = try scratch.toEmbed(liveFormat: plan.live?[.format], chunking: plan.chunking, prefix: job.model.prefix)
+        for i in plan.sources.indices {
+            let w = work[plan.sources[i].name] ?? (0, 0, 0)
+            plan.sources[i].rowsToEmbed = w.rows
+            plan.sources[i].chunksToEmbed = w.chunks
+            plan.sources[i].charsToEmbed = w.chars
+        }
         return plan
     }
 

@@ -11,8 +11,13 @@ public struct SourcePlan: Sendable, Equatable {
     public var added = 0
     public var changed = 0
     public var removed = 0
-    /// Characters of model input to embed (for the token estimate).
+    /// Characters of model input to embed (for the token estimate): from the
+    /// diff for a run, from the chunks themselves for a dry run.
     public var charsToEmbed = 0
+    /// Rows and chunks a run would embed (dry run: rows it would chunk, new,
+    /// changed, failed before, or re-chunked from a `/1` file).
+    public var rowsToEmbed = 0
+    public var chunksToEmbed = 0
     public var samples: [String: [String]] = ["added": [], "changed": [], "removed": []]
     public var eligible: Int { scanned - skipped }
 

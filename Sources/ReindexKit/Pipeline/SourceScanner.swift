@@ -134,7 +134,11 @@ public final class SourceScanner: Sendable {
                 guard let sourceID = Self.idString(id) else { nullIDs += 1; counts.skipped += 1; continue }
                 guard let raw = Self.textString(text), !Self.isBlank(raw) else { counts.skipped += 1; continue }
                 let (input, truncated) = Self.modelInput(raw, model: model)
-                if truncated { counts.truncated += 1 }
+                if truncated {
+                    counts.truncated += 1
+                    logger.warning("a row longer than model.max-input-chars was cut to it; raise the key if the rest matters",
+                                   metadata: ["source": "\(source.name)", "id": "\(sourceID)", "max_input_chars": "\(model.maxInputChars)"])
+                }
                 rows.append(ScannedRow(sourceID: sourceID, hash: Self.hash(input), input: input, truncated: truncated))
             }
             if !rows.isEmpty { try await consume(rows) }

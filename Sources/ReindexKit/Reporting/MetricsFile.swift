@@ -24,7 +24,12 @@ public enum MetricsFile {
         if let s = summary {
             let kinds: [(String, Int)] = [("scanned", s.scanned), ("skipped", s.skipped), ("embedded", s.embedded), ("reused", s.reused),
                                           ("removed", s.removed), ("failed", s.failed)]
-            metric("reindex_last_run_items", "Items of the last run by kind.", "gauge", kinds.map { ("\(label),kind=\"\($0.0)\"", Double($0.1)) })
+            metric("reindex_last_run_items", "Items of the last run by kind (embedded and reused count chunks, the others rows).", "gauge", kinds.map { ("\(label),kind=\"\($0.0)\"", Double($0.1)) })
+            metric("reindex_rows", "Source rows in the vector file the last run published.", "gauge", [(label, Double(s.rows))])
+            metric("reindex_last_run_chunks", "Chunks of the last run by kind.", "gauge", [
+                ("\(label),kind=\"embedded\"", Double(s.embedded)), ("\(label),kind=\"reused\"", Double(s.reused)),
+                ("\(label),kind=\"split\"", Double(s.splitChunks)),
+            ])
             metric("reindex_last_run_requests", "Model requests of the last run.", "gauge", [(label, Double(s.requests))])
             metric("reindex_failed_items", "Rows the model rejected, listed in the vector file's failures table.", "gauge", [(label, Double(s.failed))])
             metric("reindex_last_run_published", "1 when the last run published a new file.", "gauge", [(label, s.published ? 1 : 0)])

@@ -9,6 +9,7 @@ public struct PlanReport: Sendable {
     public var batchSize: Int
     public var maxBatchTokens: Int
     public var throughput: Double?
+    public var chunking: ChunkSettings
 
     init(job: JobConfig, plan: Plan) {
         output = job.output
@@ -18,20 +19,25 @@ public struct PlanReport: Sendable {
         batchSize = job.model.batchSize
         maxBatchTokens = job.model.maxBatchTokens
         throughput = plan.live?[.throughputItemsPerSecond].flatMap(Double.init)
+        chunking = plan.chunking
     }
 
-    func toEmbed(_ p: SourcePlan) -> Int { full ? p.eligible : p.added + p.changed }
-    func chars(_ p: SourcePlan) -> Int { p.charsToEmbed }
+    /// Rows a run would embed.
+    func toEmbed(_ p: SourcePlan) -> Int { p.rowsToEmbed }
+    /// Tokens of the chunks a run would send, at the chunking's characters per token.
+    func tokens(_ p: SourcePlan) -> Int { Int((Double(p.charsToEmbed) / chunking.charsPerToken).rounded(.up)) }
     public var toEmbedTotal: Int { sources.reduce(0) { $0 + toEmbed($1) } }
-    public var estimatedTokens: Int { sources.reduce(0) { $0 + chars($1) } / 4 }
+    public var chunksToEmbedTotal: Int { sources.reduce(0) { $0 + $1.chunksToEmbed } }
+    public var estimatedTokens: Int { sources.reduce(0) { $0 + tokens($1) } }
     public var estimatedRequests: Int {
-        let n = toEmbedTotal
+        let n = chunksToEmbedTotal
         guard n > 0 else { return 0 }
         return max((n + batchSize - 1) / batchSize, (estimatedTokens + maxBatchTokens - 1) / maxBatchTokens)
     }
+    /// From the last run's chunks per second.
     public var estimatedSeconds: Double? {
         guard let throughput, throughput > 0 else { return nil }
-        return (Double(toEmbedTotal) / throughput * 10).rounded() / 10
+        return (Double(chunksToEmbedTotal) / throughput * 10).rounded() / 10
     }
     func total(_ key: KeyPath<SourcePlan, Int>) -> Int { sources.reduce(0) { $0 + $1[keyPath: key] } }
 
@@ -42,13 +48,14 @@ public struct PlanReport: Sendable {
         var lines = ["reindex dry run for \(output) (nothing was changed, no model was called)"]
         lines.append("  plan: \(fullReason.map { "full rebuild (\($0))" } ?? "incremental")")
         for p in sources {
-            lines.append("  \(p.name): scanned \(p.scanned), skipped \(p.skipped), unchanged \(p.unchanged), added \(p.added), changed \(p.changed), removed \(p.removed), to embed \(toEmbed(p))")
+            lines.append("  \(p.name): scanned \(p.scanned), skipped \(p.skipped), unchanged \(p.unchanged), added \(p.added), changed \(p.changed), removed \(p.removed), to embed \(toEmbed(p)) rows in \(p.chunksToEmbed) chunks")
             for kind in ["added", "changed", "removed"] where !(p.samples[kind] ?? []).isEmpty {
                 lines.append("    \(kind): \(p.samples[kind]!.joined(separator: ", "))")
             }
         }
         let eta = estimatedSeconds.map { String(format: "%.1f s", $0) } ?? "unknown (no previous run recorded a throughput)"
-        lines.append("  estimate: \(toEmbedTotal) to embed, \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta)")
+        lines.append("  estimate: \(toEmbedTotal) rows in \(chunksToEmbedTotal) chunks to embed, \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta)")
+        lines.append("  chunks: \(chunking.summary)")
         return lines.joined(separator: "\n")
     }
 
@@ -56,12 +63,12 @@ public struct PlanReport: Sendable {
         var lines = ["### reindex dry run: `\(output)`", ""]
         lines.append("Plan: **\(fullReason.map { "full rebuild (\($0))" } ?? "incremental")**", )
         lines.append("")
-        lines.append("| source | scanned | skipped | unchanged | added | changed | removed | to embed |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| source | scanned | skipped | unchanged | added | changed | removed | to embed (rows) | chunks |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for p in sources {
-            lines.append("| \(p.name) | \(p.scanned) | \(p.skipped) | \(p.unchanged) | \(p.added) | \(p.changed) | \(p.removed) | \(toEmbed(p)) |")
+            lines.append("| \(p.name) | \(p.scanned) | \(p.skipped) | \(p.unchanged) | \(p.added) | \(p.changed) | \(p.removed) | \(toEmbed(p)) | \(p.chunksToEmbed) |")
         }
-        lines.append("| **total** | \(total(\.scanned)) | \(total(\.skipped)) | \(total(\.unchanged)) | \(total(\.added)) | \(total(\.changed)) | \(total(\.removed)) | \(toEmbedTotal) |")
+        lines.append("| **total** | \(total(\.scanned)) | \(total(\.skipped)) | \(total(\.unchanged)) | \(total(\.added)) | \(total(\.changed)) | \(total(\.removed)) | \(toEmbedTotal) | \(chunksToEmbedTotal) |")
         lines.append("")
         let eta = estimatedSeconds.map { String(format: "%.1f s", $0) } ?? "unknown"
         lines.append("Estimate: \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta).")
@@ -78,7 +85,8 @@ public struct PlanReport: Sendable {
 extension PlanReport: Encodable {
     private enum Key: String, CodingKey {
         case mode, output, scanned, skipped, unchanged, added, changed, removed, sources
-        case fullReason = "full_reason", toEmbed = "to_embed", estimatedRequests = "estimated_requests"
+        case chunking
+        case fullReason = "full_reason", toEmbed = "to_embed", estimatedRequests = "estimated_requests", chunksToEmbed = "chunks_to_embed"
         case estimatedTokens = "estimated_tokens", estimatedSeconds = "estimated_seconds"
     }
 
@@ -86,9 +94,10 @@ extension PlanReport: Encodable {
     private struct SourceJSON: Encodable {
         var plan: SourcePlan
         var toEmbed: Int
+        var tokens: Int
         private enum Key: String, CodingKey {
             case scanned, skipped, unchanged, added, changed, removed, truncated, samples
-            case toEmbed = "to_embed", estimatedTokens = "estimated_tokens"
+            case toEmbed = "to_embed", estimatedTokens = "estimated_tokens", chunksToEmbed = "chunks_to_embed"
         }
         func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: Key.self)
@@ -100,7 +109,8 @@ extension PlanReport: Encodable {
             try c.encode(plan.removed, forKey: .removed)
             try c.encode(toEmbed, forKey: .toEmbed)
             try c.encode(plan.truncated, forKey: .truncated)
-            try c.encode(plan.charsToEmbed / 4, forKey: .estimatedTokens)
+            try c.encode(tokens, forKey: .estimatedTokens)
+            try c.encode(plan.chunksToEmbed, forKey: .chunksToEmbed)
             try c.encode(plan.samples, forKey: .samples)
         }
     }
@@ -117,9 +127,11 @@ extension PlanReport: Encodable {
         try c.encode(total(\.changed), forKey: .changed)
         try c.encode(total(\.removed), forKey: .removed)
         try c.encode(toEmbedTotal, forKey: .toEmbed)
+        try c.encode(chunksToEmbedTotal, forKey: .chunksToEmbed)
+        try c.encode(chunking.summary, forKey: .chunking)
         try c.encode(estimatedRequests, forKey: .estimatedRequests)
         try c.encode(estimatedTokens, forKey: .estimatedTokens)
         try c.encode(estimatedSeconds, forKey: .estimatedSeconds)  // null without a recorded throughput
-        try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, SourceJSON(plan: $0, toEmbed: toEmbed($0))) }), forKey: .sources)
+        try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, SourceJSON(plan: $0, toEmbed: toEmbed($0), tokens: tokens($0))) }), forKey: .sources)
     }
 }

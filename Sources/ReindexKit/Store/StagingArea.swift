@@ -49,6 +49,39 @@ enum StagingArea {
         }
     }
 
+    /// The condition, on a staged row `r`, that the live file holds all of its
+    /// chunks already: the same row hash, and for a `/1` file a text short
+    /// enough to be one chunk (`/1` stored whole rows). Such rows are copied
+    /// whole and never chunked again.
+    static func reusableWhole(liveFormat: String?, size: Int, prefixLength: Int) -> String {
+        switch liveFormat {
+        case VectorFileFormat.version?:
+            return "EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)"
+        case VectorFileFormat.previousVersion?:
+            return """
+                length(r.input) - \(prefixLength) <= \(size) AND EXISTS (SELECT 1 FROM temp.live_rows l
+                  WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)
+                """
+        default:
+            return "0"
+        }
+    }
+
+    /// Staged rows that must be chunked (see `reusableWhole`), after `rowid`.
+    static func rowsToChunk(_ db: Database, after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings,
+                            prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+        let whole = reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+        let rows = try Row.fetchCursor(db, sql: """
+            SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
+            WHERE r.rowid > ? AND NOT (\(whole)) ORDER BY r.rowid LIMIT ?
+            """, arguments: [rowid, limit])
+        var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
+        while let r = try rows.next() {
+            out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5])))
+        }
+        return out
+    }
+
     /// Stages the chunks of rows that need embedding.
     static func stage(_ db: Database, chunks: [PendingChunk]) throws {
         let statement = try db.cachedStatement(sql: """
@@ -91,6 +124,40 @@ public final class ScratchComparison: Sendable {
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
         try queue.read { db in try SourceDiff.compute(db, sources: sources, liveAttached: liveAttached, sample: sample) }
+    }
+
+    /// What a run would embed, per source, by cutting the rows it would
+    /// chunk exactly as it would and leaving out the chunks the live file
+    /// already has: rows, chunks and characters of model input.
+    func toEmbed(liveFormat: String?, chunking: ChunkSettings, prefix: String) throws -> [String: (rows: Int, chunks: Int, chars: Int)] {
+        let prefixLength = prefix.unicodeScalars.count
+        let chunker = chunking.chunker
+        var out: [String: (rows: Int, chunks: Int, chars: Int)] = [:]
+        func liveHas(_ c: PendingChunk) throws -> Bool {
+            try queue.read { db in
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM live.items WHERE source = ? AND source_id = ? AND content_hash = ? LIMIT 1",
+                                  arguments: [c.source, c.sourceID, c.hash]) ?? false
+            }
+        }
+        var cursor: Int64 = 0
+        while true {
+            let page = try queue.read { db in
+                try StagingArea.rowsToChunk(db, after: cursor, limit: 256, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+            }
+            guard let last = page.last else { return out }
+            cursor = last.rowid
+            for (_, source, row) in page {
+                // Chunks the live file already embedded in this row are reused, not sent.
+                let chunks = try ReuseStage.chunks(of: row, source: source, chunker: chunker, prefix: prefix, prefixLength: prefixLength)
+                    .filter { try !(liveFormat != nil && liveHas($0)) }
+                guard !chunks.isEmpty else { continue }
+                var sum = out[source] ?? (0, 0, 0)
+                sum.rows += 1
+                sum.chunks += chunks.count
+                sum.chars += chunks.reduce(0) { $0 + $1.input.unicodeScalars.count }
+                out[source] = sum
+            }
+        }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {

@@ -140,24 +140,6 @@ public final class WorkFile: Sendable {
         }
     }
 
-    /// The condition, on a staged row `r`, that the live file holds all of its
-    /// chunks already: the same row hash, and for a `/1` file a text short
-    /// enough to be one chunk (`/1` stored whole rows). Such rows are copied
-    /// whole and never chunked again.
-    private static func reusableWhole(liveFormat: String?, size: Int, prefixLength: Int) -> String {
-        switch liveFormat {
-        case VectorFileFormat.version?:
-            return "EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)"
-        case VectorFileFormat.previousVersion?:
-            return """
-                length(r.input) - \(prefixLength) <= \(size) AND EXISTS (SELECT 1 FROM temp.live_rows l
-                  WHERE l.source = r.source AND l.source_id = r.source_id AND l.row_hash = r.hash)
-                """
-        default:
-            return "0"
-        }
-    }
-
     /// Copies every chunk of the rows the live file holds whole (see
     /// `reusableWhole`), keeping their ids (the rowids an application may
     /// cache) when free, and the live file's failures of rows still staged.
@@ -174,7 +156,7 @@ public final class WorkFile: Sendable {
     func reuseWholeRows(liveFormat: String, chunking: ChunkSettings, prefixLength: Int) throws -> [String: Int] {
         try withRollbackJournal {
             try queue.write { db in
-                let whole = Self.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+                let whole = StagingArea.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
                 let columns = liveFormat == VectorFileFormat.version
                     ? "l.chunk, l.span_start, l.span_end, l.row_hash"
                     : "0, 0, length(r.input) - \(prefixLength), l.content_hash"
@@ -208,17 +190,8 @@ public final class WorkFile: Sendable {
     /// Staged rows that must be chunked (every row of a full run; the new,
     /// changed and re-chunked rows of an incremental one), after `rowid`.
     func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
-        let whole = Self.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
-        return try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
-                WHERE r.rowid > ? AND NOT (\(whole)) ORDER BY r.rowid LIMIT ?
-                """, arguments: [rowid, limit])
-            var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
-            while let r = try rows.next() {
-                out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5])))
-            }
-            return out
+        try queue.read { db in
+            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
         }
     }
 
