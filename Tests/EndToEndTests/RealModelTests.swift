@@ -106,6 +106,32 @@ import Testing
         let meanUnrelated = unrelatedScores.reduce(0, +) / Double(unrelatedScores.count)
         print("mean top score: paraphrases \(meanPara), unrelated \(meanUnrelated)")
         #expect(meanUnrelated < meanPara)
+
+        // 4. Long documents (the machine's licences, up to 35,000 characters: dozens of windows)
+        // with the default chunk size: a question about a passage deep inside one finds it, by
+        // that passage.
+        let added = try E2E.run(E2E.python, [E2E.root.appendingPathComponent("fixtures/demo_longdocs.py").path, "--db", h.primary.path])
+        #expect(added.status == 0, "\(added.stderr)")
+        let chunked = try h.writeJob("chunked.yml", output: "chunked/vectors.db",
+                                     sources: [("knowledge", #"SELECT id, title || char(10) || body AS text FROM "KnowledgeEntry" WHERE id LIKE 'license-%'"#)],
+                                     model: ["name": "all-MiniLM-L6-v2", "timeout": "300", "chunk-tokens": "128"], url: "http://127.0.0.1:\(port2)")
+        let c = try h.runJob(["--full", "--format", "json"], job: chunked, timeout: 1200)
+        #expect(c.status == 0, "\(c.stderr)")
+        let cs = try E2E.json(c.stdout)
+        print("real model, chunks: \(cs["rows"] ?? 0) rows in \(cs["embedded"] ?? 0) chunks, \(cs["items_per_s"] ?? 0) chunks/s; \(cs["chunking"] ?? "")")
+        #expect((cs["embedded"] as? Int ?? 0) > 10 * (cs["rows"] as? Int ?? 0), "each licence is many chunks")
+        let deep: [(query: String, expect: String)] = [
+            ("must I hand over the installation information with a consumer device", "license-GPL"),
+            ("may I use the licensor's trade names and trademarks", "license-Apache-2.0"),
+        ]
+        for d in deep {
+            let r = try h.command("search", [d.query, "--k", "3", "--format", "json"], job: chunked)
+            #expect(r.status == 0, "\(r.stderr)")
+            let first = (try E2E.json(r.stdout)["results"] as? [[String: Any]])?.first
+            print("deep passage: \(d.query) → \(first?["id"] ?? "nothing") chunk \(first?["chunk"] ?? "-"): \(first?["passage"] ?? "")")
+            #expect(first?["id"] as? String == d.expect)
+            #expect((first?["chunk"] as? Int ?? 0) >= 5, "found by a passage past its first windows")
+        }
     }
 
     static func embed(port: Int, _ text: String) throws -> [Float] {
