@@ -95,11 +95,9 @@ struct WorkFileTests {
         #expect(try work.reconcile(dropCopied: false) == ["m": 1], "row 4 is carried over, the stale row 2 dropped")
         #expect(try work.reuseWholeRows(liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0) == ["m": 1],
                 "only row 1 is unchanged in the live file")
-        let toChunk = try work.rowsToChunk(after: 0, limit: 10, liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0)
-        #expect(toChunk.map(\.row.sourceID) == ["2", "4"], "changed and new rows are chunked, the unchanged one is not")
-        for (_, source, r) in toChunk {
-            try work.stage(chunks: ReuseStage.chunks(of: r, source: source, chunker: chunking.chunker, prefix: "", prefixLength: 0))
-        }
+        // Short rows are staged as one chunk each in SQL; only longer ones go through the chunker.
+        try work.stageSingleChunkRows(liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0)
+        #expect(try work.rowsToChunk(after: 0, limit: 10, liveFormat: VectorFileFormat.version, chunking: chunking, prefixLength: 0).isEmpty)
         _ = try work.reuseChunks()
         let pending = try await work.pendingChunks(after: 0, limit: 10, prefixLength: 0)
         #expect(pending.map(\.chunk.sourceID) == ["2"], "row 4 was embedded before the interruption")

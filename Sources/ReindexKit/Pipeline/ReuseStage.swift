@@ -30,6 +30,7 @@ struct ReuseStage {
             _ = try work.reuseWholeRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         }
         var reuse = Reuse(carriedBySource: carried, reusedBySource: [:])
+        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         let chunker = plan.chunking.chunker
         var cursor: Int64 = 0
         while true {

@@ -67,13 +67,30 @@ enum StagingArea {
         }
     }
 
-    /// Staged rows that must be chunked (see `reusableWhole`), after `rowid`.
+    /// Stages, in one statement, the rows to embed that fit one chunk: their
+    /// chunk is the whole text, with the row's input and hash (the chunker's
+    /// contract for a text of at most `size` scalars). Most rows of a chat
+    /// corpus are such rows; only longer ones go through the chunker in Swift
+    /// (`rowsToChunk`). Measured: chunking every row in Swift cost 0.14 s of a
+    /// 0.68 s full run at 10,000 messages.
+    static func stageSingleChunkRows(_ db: Database, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
+        let whole = reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO scan.chunks(source, source_id, chunk, span_start, span_end, hash, input)
+            SELECT r.source, r.source_id, 0, 0, length(r.input) - \(prefixLength), r.hash, r.input FROM scan.rows r
+            WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND NOT (\(whole))
+            """)
+    }
+
+    /// Staged rows longer than one chunk that must be chunked (see
+    /// `reusableWhole`), after `rowid`.
     static func rowsToChunk(_ db: Database, after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings,
                             prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         let whole = reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
-            WHERE r.rowid > ? AND NOT (\(whole)) ORDER BY r.rowid LIMIT ?
+            WHERE r.rowid > ? AND length(r.input) - \(prefixLength) > \(chunking.size) AND NOT (\(whole))
+            ORDER BY r.rowid LIMIT ?
             """, arguments: [rowid, limit])
         var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
         while let r = try rows.next() {
@@ -133,6 +150,18 @@ public final class ScratchComparison: Sendable {
         let prefixLength = prefix.unicodeScalars.count
         let chunker = chunking.chunker
         var out: [String: (rows: Int, chunks: Int, chars: Int)] = [:]
+        // Rows that fit one chunk, counted in SQL (their chunk is the row; a live item with its hash is reused).
+        let whole = StagingArea.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+        let inLive = liveFormat == nil ? "0" : "EXISTS (SELECT 1 FROM live.items l WHERE l.source = r.source AND l.source_id = r.source_id AND l.content_hash = r.hash)"
+        for row in try queue.read({ db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.source, count(*), coalesce(sum(length(r.input)), 0) FROM scan.rows r
+                WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND NOT (\(whole)) AND NOT (\(inLive))
+                GROUP BY r.source
+                """)
+        }) {
+            out[row[0]] = (row[1], row[1], row[2])
+        }
         func liveHas(_ c: PendingChunk) throws -> Bool {
             try queue.read { db in
                 try Bool.fetchOne(db, sql: "SELECT 1 FROM live.items WHERE source = ? AND source_id = ? AND content_hash = ? LIMIT 1",

@@ -189,6 +189,12 @@ public final class WorkFile: Sendable {
 
     /// Staged rows that must be chunked (every row of a full run; the new,
     /// changed and re-chunked rows of an incremental one), after `rowid`.
+    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
+        try queue.write { db in
+            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+        }
+    }
+
     func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         try queue.read { db in
             try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
@@ -351,16 +357,15 @@ public final class WorkFile: Sendable {
     /// rows that are gone, and numbers the pieces of split chunks in order.
     func account() throws -> Accounting {
         try queue.write { db in
+            // Rows with a staged chunk that has no item: failed (or unaccounted). Usually none, so
+            // everything below touches few rows; items only hold staged rows (see `reconcile`).
             try db.execute(sql: """
-                CREATE TEMP TABLE complete AS
-                SELECT r.source AS source, r.source_id AS source_id FROM scan.rows r
-                WHERE EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
-                  AND NOT EXISTS (SELECT 1 FROM scan.chunks c WHERE c.source = r.source AND c.source_id = r.source_id
-                    AND NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk));
-                CREATE UNIQUE INDEX temp.complete_key ON complete(source, source_id);
-                DELETE FROM failures WHERE EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = failures.source AND k.source_id = failures.source_id)
-                   OR NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id);
-                DELETE FROM items WHERE NOT EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = items.source AND k.source_id = items.source_id);
+                CREATE TEMP TABLE incomplete AS
+                SELECT DISTINCT c.source AS source, c.source_id AS source_id FROM scan.chunks c
+                WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk);
+                DELETE FROM items WHERE EXISTS (SELECT 1 FROM temp.incomplete k WHERE k.source = items.source AND k.source_id = items.source_id);
+                DELETE FROM failures WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id)
+                   OR EXISTS (SELECT 1 FROM main.items i WHERE i.source = failures.source AND i.source_id = failures.source_id);
                 DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
                 """)
             try Self.renumberSplitChunks(db)
@@ -369,16 +374,17 @@ public final class WorkFile: Sendable {
             }
             let unaccounted = try Int.fetchOne(db, sql: """
                 SELECT count(*) FROM scan.rows r
-                WHERE NOT EXISTS (SELECT 1 FROM temp.complete k WHERE k.source = r.source AND k.source_id = r.source_id)
+                WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
                   AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
                 """) ?? 0
+            let rowsBySource = try Self.countBySource(db, sql: "SELECT source, count(*) FROM items WHERE chunk = 0 GROUP BY source")
             let accounting = Accounting(
-                rows: try Int.fetchOne(db, sql: "SELECT count(*) FROM temp.complete") ?? 0,
+                rows: rowsBySource.values.reduce(0, +),
                 items: try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0,
                 unaccounted: unaccounted, failures: failures,
                 itemsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source"),
-                rowsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM temp.complete GROUP BY source"))
-            try db.execute(sql: "DROP TABLE temp.complete")
+                rowsBySource: rowsBySource)
+            try db.execute(sql: "DROP TABLE temp.incomplete")
             return accounting
         }
     }
