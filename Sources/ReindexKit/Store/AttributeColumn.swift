@@ -18,9 +18,6 @@ public struct AttributeColumn: Sendable, Equatable {
         self.type = type
     }
 
-    /// The column in `scan.rows` (prefixed: an attribute may be named like a staging column).
-    var staged: String { "attr_\(name)" }
-
     /// `vec0` has no NULL in partition keys (not served by the index) or
     /// metadata columns (refused): NULL is stored there as this value, the
     /// same for every file. Auxiliary (`stored`) columns keep NULL.
@@ -96,7 +93,7 @@ public struct AttributeColumn: Sendable, Equatable {
     static func resolve(_ specs: [AttributeSpec], _ db: Database) throws -> [AttributeColumn] {
         try specs.map { spec in
             let kinds = try Row.fetchAll(db, sql: """
-                SELECT typeof(attr_\(spec.name)) AS kind, min(source) AS source FROM scan.rows WHERE attr_\(spec.name) IS NOT NULL GROUP BY 1
+                SELECT typeof(\(StagingArea.column(spec.name))) AS kind, min(source) AS source FROM scan.rows WHERE \(StagingArea.column(spec.name)) IS NOT NULL GROUP BY 1
                 """).map { (kind: $0[0] as String, source: $0[1] as String) }
             let set = Set(kinds.map(\.kind))
             let type: AttributeSpec.ValueType

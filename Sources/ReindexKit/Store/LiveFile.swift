@@ -43,13 +43,13 @@ public enum LiveFile {
     /// every row's attributes count as changed.
     static func createRowsView(_ db: Database, format: String, attributes: [AttributeSpec]) throws {
         var known = attributes.isEmpty
-        var values = attributes.map { "NULL AS attr_\($0.name)" }
+        var values = attributes.map { "NULL AS \(StagingArea.column($0.name))" }
         if format == VectorFileFormat.version {
             let columns = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('items', '\(schema)')"))
             let stored = AttributeColumn.decode(try String.fetchOne(db, sql: "SELECT value FROM \(schema).meta WHERE key = ?",
                                                                      arguments: [MetaKey.attributes.rawValue]))
             known = stored?.map(\.name) == attributes.map(\.name) && attributes.allSatisfy { columns.contains($0.name) }
-            if known { values = attributes.map { "\($0.name) AS attr_\($0.name)" } }
+            if known { values = attributes.map { "\($0.name) AS \(StagingArea.column($0.name))" } }
         }
         let extra = ([known ? "1 AS attrs_known" : "0 AS attrs_known"] + values).joined(separator: ", ")
         let select = format == VectorFileFormat.previousVersion

@@ -133,7 +133,7 @@ public struct SourceDiff: Sendable, Equatable {
     /// attributes differ: another value (NULL included) in any of them, or a
     /// file that does not store exactly the job's attributes.
     static func attributesDiffer(_ attributes: [AttributeSpec]) -> String {
-        (["l.attrs_known = 0"] + attributes.map { "l.attr_\($0.name) IS NOT r.attr_\($0.name)" }).joined(separator: " OR ")
+        (["l.attrs_known = 0"] + attributes.map { "l.\(StagingArea.column($0.name)) IS NOT r.\(StagingArea.column($0.name))" }).joined(separator: " OR ")
     }
 
     private static func ordered(_ diffs: [String: SourceDiff], _ sources: [String]) -> [SourceDiff] {

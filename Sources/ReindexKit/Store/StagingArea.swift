@@ -7,10 +7,14 @@ import GRDB
 /// the output — runs stage on the work file's connection, dry runs and
 /// `verify` on a private in-memory one.
 enum StagingArea {
+    /// The staged column of an attribute, in `scan.rows` and `temp.live_rows`
+    /// (prefixed: an attribute may be named like a staging column).
+    static func column(_ attribute: String) -> String { "attr_\(attribute)" }
+
     /// The staging tables of a job: `scan.rows` has one column per attribute
     /// (`attr_<name>`, untyped: each value as the query returned it).
     static func schema(attributes: [AttributeSpec]) -> String {
-        let columns = attributes.map { "attr_\($0.name)" + ",\n    " }.joined()
+        let columns = attributes.map { column($0.name) + ",\n    " }.joined()
         return """
         CREATE TABLE IF NOT EXISTS scan.rows(
             source TEXT NOT NULL,
@@ -45,7 +49,7 @@ enum StagingArea {
     /// Stages one page of scanned rows (with their attributes, in the job's
     /// order); an id seen twice in a source is a usage error.
     static func stage(_ db: Database, source: String, rows: [ScannedRow], attributes: [AttributeSpec]) throws {
-        let columns = attributes.map { ", attr_\($0.name)" }.joined()
+        let columns = attributes.map { ", \(StagingArea.column($0.name))" }.joined()
         let marks = String(repeating: ", ?", count: attributes.count)
         let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated\(columns)) VALUES (?, ?, ?, ?, ?\(marks))")
         for row in rows {

@@ -243,7 +243,7 @@ public final class WorkFile: Sendable {
     /// `, a, b` and `, r.attr_a, r.attr_b`: the attribute columns of an
     /// `INSERT INTO items` and their values from the staged row `r`.
     private var attributeNames: String { attributes.map { ", \($0.name)" }.joined() }
-    private var stagedAttributes: String { attributes.map { ", r.attr_\($0.name)" }.joined() }
+    private var stagedAttributes: String { attributes.map { ", r.\(StagingArea.column($0.name))" }.joined() }
 
     /// Items copied from the live file, per source.
     public func reusedBySource() throws -> [String: Int] {
@@ -414,8 +414,8 @@ public final class WorkFile: Sendable {
     /// Only differing items are written.
     private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec]) throws {
         guard !attributes.isEmpty else { return }
-        let set = attributes.map { "\($0.name) = r.attr_\($0.name)" }.joined(separator: ", ")
-        let differ = attributes.map { "main.items.\($0.name) IS NOT r.attr_\($0.name)" }.joined(separator: " OR ")
+        let set = attributes.map { "\($0.name) = r.\(StagingArea.column($0.name))" }.joined(separator: ", ")
+        let differ = attributes.map { "main.items.\($0.name) IS NOT r.\(StagingArea.column($0.name))" }.joined(separator: " OR ")
         try db.execute(sql: """
             UPDATE main.items SET \(set) FROM scan.rows r
             WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))
