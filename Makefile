@@ -45,6 +45,8 @@ demo: build setup-model
 	$(BIN) --job jobs/demo.yml
 	@echo "== 5. search the new index"
 	$(BIN) search --job jobs/demo.yml "how much do I owe for the lake cabin" --k 3
+	@echo "== 5a. the same search scoped to one room (a vec0 partition key): only that room's messages"
+	$(BIN) search --job jobs/demo.yml "how much do I owe for the lake cabin" --k 3 --where "room=Trip Planning"
 	@echo "== 5b. a passage deep inside a long knowledge entry (the GPL, 35,000 characters): found by its chunk"
 	$(BIN) search --job jobs/demo.yml "must I hand over the installation information with a consumer device" --k 3
 	@echo "== 6. verify the published file against its contract and the primary"

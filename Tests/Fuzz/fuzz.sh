@@ -41,7 +41,7 @@ DECODER_SOURCES=(
   $K/Embedding/OllamaEmbeddingClient.swift $K/Embedding/OllamaEmbedRequest.swift
   $K/Embedding/TEIEmbeddingClient.swift $K/Embedding/TEIEmbedRequest.swift $K/Embedding/TEIInfo.swift
   $K/System/HTTPTransport.swift $K/System/FilePermissions.swift $K/System/FileOps.swift
-  $K/Job/ModelConfig.swift $K/Job/ManagedServerConfig.swift $K/Job/YAMLReader.swift $K/Job/JobConfig.swift
+  $K/Job/ModelConfig.swift $K/Job/ManagedServerConfig.swift $K/Job/YAMLReader.swift $K/Job/JobConfig.swift $K/Job/AttributeSpec.swift
 )
 SOURCES_fastjson=("${DECODER_SOURCES[@]}")
 SOURCES_decoders=("${DECODER_SOURCES[@]}")

@@ -24,6 +24,18 @@ struct VectorFileFormatTests {
         #expect(Self.normalized(block) == Self.normalized(VectorFileFormat.schema))
     }
 
+    /// Issue 14: the documented example of a job with attributes is what the code creates for it.
+    @Test func theDocumentedAttributeSchemaIsTheCodes() throws {
+        let block = try #require(Self.between("<!-- schema-attributes:begin -->", "<!-- schema-attributes:end -->"), "docs/format.md has no attribute schema block")
+        let specs = [AttributeSpec(name: "author", role: .stored), AttributeSpec(name: "created", role: .filter), AttributeSpec(name: "room", role: .partition)]
+        let columns = [AttributeColumn(name: "author", role: .stored, type: .text), AttributeColumn(name: "created", role: .filter, type: .integer),
+                       AttributeColumn(name: "room", role: .partition, type: .text)]
+        let items = VectorFileFormat.schema(attributes: specs).components(separatedBy: "CREATE TABLE IF NOT EXISTS failures")[0]
+            .components(separatedBy: "CREATE TABLE IF NOT EXISTS items")[1]
+        let code = "CREATE TABLE IF NOT EXISTS items" + items + VecIndex.createSQL(dimensions: 384, attributes: columns, chunkSize: 128)
+        #expect(Self.normalized(block) == Self.normalized(code))
+    }
+
     @Test func everyMetaKeyIsDocumentedAndNothingElse() throws {
         let table = try #require(Self.between("<!-- meta-keys:begin -->", "<!-- meta-keys:end -->"), "docs/format.md has no meta-key table")
         let documented = table.split(separator: "\n").compactMap { line -> String? in

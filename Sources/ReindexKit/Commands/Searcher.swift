@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 
 /// `reindex search`: embeds a query with the job's model (and
@@ -17,7 +18,8 @@ public final class Searcher: Sendable {
         self.environment = environment
     }
 
-    public func search(_ text: String, k: Int) async throws -> SearchReport {
+    /// `scope`: `--where` conditions (all must hold) and `--or-null` names (issue 14).
+    public func search(_ text: String, k: Int, where filters: [AttributeFilter] = [], orNull: [String] = []) async throws -> SearchReport {
         try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
         let path = job.output
         guard FileOps.exists(path) else {
@@ -39,31 +41,40 @@ public final class Searcher: Sendable {
             throw ReindexError.inconsistent(detail: "\(path) was built with model \(meta[.model] ?? "?") (\(meta[.dimensions] ?? "?") dimensions), the job uses \(job.model.name) (\(job.model.dimensions)) — rebuild it with `reindex --job \(job.file) --full`")
         }
 
+        guard let columns = AttributeColumn.decode(meta[.attributes]) else {
+            throw ReindexError.inconsistent(detail: "\(path): meta attributes is not readable (got \(meta[.attributes] ?? "nothing")) — run `reindex verify`")
+        }
+        // Checked before the model is asked anything.
+        let scope: LiveFileReader.Scope? = filters.isEmpty && orNull.isEmpty ? nil : try AttributeFilter.sql(filters, orNull: orNull, columns: columns)
+
         let query = try await embed(text)
         var hits: [SearchHit] = []
-        for (key, score) in try bestChunks(file, query: query, k: k) {
+        for (key, score, values) in try bestChunks(file, query: query, k: k, scope: scope, attributes: columns) {
             var passage: String?
             if let config = job.sources.first(where: { $0.name == key.source }), let full = try scanner.text(config, id: key.sourceID) {
                 passage = Self.passage(full, start: key.start, end: key.end)
             }
-            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, chunk: key.chunk, passage: passage))
+            let attributes = Dictionary(uniqueKeysWithValues: zip(columns.map(\.name), values.map(SearchHit.Value.init)))
+            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, chunk: key.chunk, passage: passage, attributes: attributes))
         }
         return SearchReport(query: text, results: hits)
     }
 
     /// The `k` best rows, each by its best chunk: the exact top chunks,
     /// widened until they hold `k` rows (or every chunk was ranked).
-    func bestChunks(_ file: LiveFileReader, query: [Float], k: Int) throws -> [(LiveFileReader.Key, Float)] {
-        let total = try file.itemCount()
+    func bestChunks(_ file: LiveFileReader, query: [Float], k: Int, scope: LiveFileReader.Scope? = nil,
+                    attributes: [AttributeColumn] = []) throws -> [(LiveFileReader.Key, Float, [DatabaseValue])] {
+        let total = try file.itemCount(scope: scope)
+        guard total > 0 else { return [] }
         var wanted = k * 4
         while true {
-            var best: [String: (LiveFileReader.Key, Float)] = [:]
+            var best: [String: (LiveFileReader.Key, Float, [DatabaseValue])] = [:]
             var order: [String] = []
-            for (id, score) in try file.rank(query: query, k: min(wanted, total), dimensions: job.model.dimensions) {
-                guard let key = try file.key(of: id) else { continue }
+            for (id, score) in try file.rank(query: query, k: min(wanted, total), dimensions: job.model.dimensions, scope: scope) {
+                guard let (key, values) = try file.key(of: id, attributes: attributes) else { continue }
                 let row = key.source + "\u{0}" + key.sourceID
                 if best[row] == nil {
-                    best[row] = (key, score)
+                    best[row] = (key, score, values)
                     order.append(row)
                 }
             }

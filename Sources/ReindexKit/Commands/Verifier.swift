@@ -50,7 +50,7 @@ public final class Verifier: Sendable {
             throw ReindexError.usage("index: vec0: checking vec_items needs the sqlite-vec extension, and none was found — pass --sqlite-vec PATH/vec0.so or set SQLITE_VEC_PATH")
         }
         let scanner = try SourceScanner(job: job, logger: logger)
-        let scratch = try ScratchComparison()
+        let scratch = try ScratchComparison(attributes: job.attributes)
         defer { scratch.close() }
         var vecVersion: String?
         if let ext { vecVersion = try? await scratch.load(ext) }
@@ -59,6 +59,7 @@ public final class Verifier: Sendable {
         }
         let scans = try await ScanStage(job: job, scanner: scanner, logger: logger).run { try await scratch.stage(source: $0, rows: $1) }
         report.scanned = scans.scanned
+        let attributeColumns = try scratch.attributeColumns()
         do {
             try scratch.attachLiveForChecking(path: path)
         } catch {
@@ -69,7 +70,7 @@ public final class Verifier: Sendable {
             let partial = report
             report = try scratch.read { db in
                 var filled = partial
-                try self.check(db, report: &filled, vecLoaded: vecVersion != nil)
+                try self.check(db, report: &filled, vecLoaded: vecVersion != nil, attributeColumns: attributeColumns)
                 return filled
             }
         } catch let error as DatabaseError {
@@ -78,7 +79,7 @@ public final class Verifier: Sendable {
         return report
     }
 
-    func check(_ db: Database, report: inout VerifyReport, vecLoaded: Bool) throws {
+    func check(_ db: Database, report: inout VerifyReport, vecLoaded: Bool, attributeColumns: [AttributeColumn] = []) throws {
         let live = LiveFile.schema
         let quick = try VectorFileCheck.quickCheck(db, schema: live)
         guard quick == ["ok"] else {
@@ -118,18 +119,32 @@ public final class Verifier: Sendable {
             metaOK = false
             report.problem("meta \(key.rawValue) is \(meta[key].map { "\"\($0)\"" } ?? "missing"), expected \"\(value)\"")
         }
+        // Issue 14: the attributes the file declares, against the job's and the primary's types.
+        let declared = AttributeColumn.decode(meta[.attributes])
+        if declared != attributeColumns {
+            metaOK = false
+            report.problem("meta attributes is \(meta[.attributes].map { "\"\($0)\"" } ?? "missing"), expected \"\(AttributeColumn.encode(attributeColumns))\" from the job and the primary — the next run updates it without embedding")
+        } else if let declared {
+            let columns = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('items', '\(live)')"))
+            let absent = declared.map(\.name).filter { !columns.contains($0) }
+            if !absent.isEmpty {
+                metaOK = false
+                report.problem("items has no column for the attributes \(absent.joined(separator: ", ")) that meta declares — rebuild it with `reindex --full`")
+            }
+        }
         if metaOK { report.passed("meta") }
 
         // every eligible row present with its current hash, nothing else
         let problemsBeforeRows = report.problems.count
-        for diff in try SourceDiff.compute(db, sources: job.sources.map(\.name), liveAttached: true, sample: 5) {
+        for diff in try SourceDiff.compute(db, sources: job.sources.map(\.name), attributes: job.attributes, liveAttached: true, sample: 5) {
             let s = VerifyReport.SourceCheck(diff)
             guard job.sources.contains(where: { $0.name == s.name }) else {
                 report.problem("items of source \"\(s.name)\", which the job does not have: \(s.extra.count) — the next run removes them")
                 report.sources.append(s)
                 continue
             }
-            for (what, list) in [("missing", s.missing), ("stale (content changed since embedded)", s.stale), ("extra (not in the primary)", s.extra)]
+            for (what, list) in [("missing", s.missing), ("stale (content changed since embedded)", s.stale), ("extra (not in the primary)", s.extra),
+                                 ("with other attributes than the primary's (attributes_changed; updated without embedding)", s.attributesChanged)]
             where !list.ids.isEmpty {
                 report.problem("\(s.name): \(list.count) \(what), e.g. \(list.ids.joined(separator: ", ")) — the next run fixes it")
             }
@@ -166,7 +181,7 @@ public final class Verifier: Sendable {
         }
         if hasVec {
             if vecLoaded {
-                let problems = try VecIndex.check(db, schema: live, sample: vecSample)
+                let problems = try VecIndex.check(db, schema: live, sample: vecSample, attributes: AttributeColumn.decode(meta[.attributes]) ?? [])
                 for p in problems { report.problem(p) }
                 if problems.isEmpty { report.passed("vec_items") }
                 report.vecChecked = true

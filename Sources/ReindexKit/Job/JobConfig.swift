@@ -10,6 +10,14 @@ public struct JobConfig: Sendable, Equatable {
     public struct Source: Sendable, Equatable {
         public var name: String
         public var query: String
+        /// Issue 14: the query's attribute columns, sorted by name; every source declares the same.
+        public var attributes: [AttributeSpec] = []
+
+        public init(name: String, query: String, attributes: [AttributeSpec] = []) {
+            self.name = name
+            self.query = query
+            self.attributes = attributes
+        }
     }
 
     public var file: String
@@ -21,6 +29,9 @@ public struct JobConfig: Sendable, Equatable {
     public var model: ModelConfig
     // issue 18: `output-mode`, the mode of the vector file, `.prev` and work files; nil = from the primary.
     public var outputMode: mode_t? = nil
+
+    /// The attributes every source declares (issue 14), sorted by name.
+    public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
 
     /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
     public mutating func apply(primary: String?, output: String?, modelURL: String?) {
@@ -81,7 +92,7 @@ public struct JobConfig: Sendable, Equatable {
         var sources: [Source] = []
         for (i, item) in list.enumerated() {
             let key = "sources[\(i)]"
-            let map = try reader.mapping(item, key: key, allowed: ["name", "query"])
+            let map = try reader.mapping(item, key: key, allowed: ["name", "query", "attributes"])
             let sname = try reader.requiredString(map, "name", prefix: key)
             guard sname.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil else {
                 throw ReindexError.jobFile(file: file, key: "\(key).name", detail: "expected letters, digits, '.', '_' or '-' (got \"\(sname)\")")
@@ -90,8 +101,10 @@ public struct JobConfig: Sendable, Equatable {
                 throw ReindexError.jobFile(file: file, key: "\(key).name", detail: "duplicate source name (got \"\(sname)\")")
             }
             let query = try reader.requiredString(map, "query", prefix: key)
-            sources.append(Source(name: sname, query: query))
+            let attributes = try map["attributes"].map { try AttributeSpec.parse($0, reader: reader, key: "\(key).attributes") } ?? []
+            sources.append(Source(name: sname, query: query, attributes: attributes))
         }
+        try AttributeSpec.checkShared(sources, reader: reader)
 
         guard let modelNode = top["model"] else {
             throw ReindexError.jobFile(file: file, key: "model", detail: "missing; expected a mapping with provider, url, name, dimensions")

@@ -5,9 +5,11 @@ import Logging
 /// sqlite-vec extension is available (`VecIndex`).
 struct IndexStage {
     let plan: VecIndex.Plan
+    /// The job's attributes: partition keys, metadata and auxiliary columns of `vec_items`.
+    var attributes: [AttributeColumn] = []
     let logger: Logger
 
     func run(work: WorkFile) throws -> VecIndex.Built {
-        try work.buildIndex(plan, logger: logger)
+        try work.buildIndex(plan, attributes: attributes, logger: logger)
     }
 }

@@ -16,16 +16,19 @@ public struct Plan: Sendable {
     /// How rows are cut into chunks: the live file's when the run builds on
     /// it, else from the job's settings and what the server says.
     public var chunking: ChunkSettings
+    /// The job's attributes with their types, from the scan (issue 14).
+    public var attributes: [AttributeColumn] = []
 
     public var isFull: Bool { mode == .full }
     public var hasChanges: Bool { sources.contains(where: \.hasChanges) }
 
     /// A run with nothing to do keeps the live file and publishes nothing:
     /// no change in any source, no failure to retry, nothing resumed, the
-    /// live file is of the current format (a `/1` file is upgraded), and its
-    /// index is the one this run would build.
+    /// live file is of the current format (a `/1` file is upgraded), its
+    /// index is the one this run would build, and it stores the same
+    /// attributes (names, roles, types). An attribute-only change is a change.
     func isNoChange(resumed: Bool, index: VecIndex.Plan) -> Bool {
         !isFull && !resumed && live?[.format] == VectorFileFormat.version && VecIndex.liveMatches(live, plan: index)
-            && !hasChanges && liveFailures == 0
+            && !hasChanges && liveFailures == 0 && AttributeColumn.decode(live?[.attributes]) == attributes
     }
 }

@@ -35,6 +35,7 @@ struct PlanStage {
         }
         plan.sources = try work.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
             .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        plan.attributes = try work.attributeColumns()
         return plan
     }
 
@@ -53,6 +54,7 @@ struct PlanStage {
         }
         plan.sources = try scratch.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
             .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        plan.attributes = try scratch.attributeColumns()
         // The estimate from the chunking itself: the rows a run would embed, cut as it would cut them.
         let work = try scratch.toEmbed(liveFormat: plan.live?[.format], chunking: plan.chunking, prefix: job.model.prefix)
         for i in plan.sources.indices {

@@ -27,7 +27,7 @@ public final class Reindexer: Sendable {
     public func dryRun() async throws -> PlanReport {
         try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
         let scanner = try SourceScanner(job: job, logger: logger)
-        let scratch = try ScratchComparison()
+        let scratch = try ScratchComparison(attributes: job.attributes)
         defer { scratch.close() }
         let scans = try await ScanStage(job: job, scanner: scanner, logger: logger).run { try await scratch.stage(source: $0, rows: $1) }
         let plan = try PlanStage(job: job, options: options, logger: logger).dryRun(scratch: scratch, scans: scans)
@@ -93,7 +93,7 @@ public final class Reindexer: Sendable {
             let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
             clock.lap("embed")
-            let index = try IndexStage(plan: ready.index, logger: logger).run(work: work)
+            let index = try IndexStage(plan: ready.index, attributes: plan.attributes, logger: logger).run(work: work)
             clock.lap("index")
             try checkStop()
             CrashPoint.reached("verify")
@@ -104,7 +104,7 @@ public final class Reindexer: Sendable {
             summary.note = index.note
             summary = summary.finished(clock: clock)
             let meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,
-                                      index: index.meta, throughput: Self.throughput(embedded, previous: plan.live))
+                                      index: index.meta, attributes: plan.attributes, throughput: Self.throughput(embedded, previous: plan.live))
             try PublishStage(location: location, logger: logger)
                 .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))
             clock.lap("publish")

@@ -21,6 +21,7 @@ extension RunSummary {
             s.added = plan.isFull ? p.eligible : p.added
             s.changed = plan.isFull ? 0 : p.changed
             s.removed = p.removed
+            s.attributesChanged = plan.isFull ? 0 : p.attributesChanged
             return s
         }
     }

@@ -11,6 +11,8 @@ public struct SourcePlan: Sendable, Equatable {
     public var added = 0
     public var changed = 0
     public var removed = 0
+    /// Rows whose attributes alone changed: updated without embedding (issue 14).
+    public var attributesChanged = 0
     /// Characters of model input to embed (for the token estimate): from the
     /// diff for a run, from the chunks themselves for a dry run.
     public var charsToEmbed = 0
@@ -18,7 +20,7 @@ public struct SourcePlan: Sendable, Equatable {
     /// changed, failed before, or re-chunked from a `/1` file).
     public var rowsToEmbed = 0
     public var chunksToEmbed = 0
-    public var samples: [String: [String]] = ["added": [], "changed": [], "removed": []]
+    public var samples: [String: [String]] = ["added": [], "changed": [], "removed": [], "attributes_changed": []]
     public var eligible: Int { scanned - skipped }
 
     public init(name: String) { self.name = name }
@@ -33,9 +35,11 @@ public struct SourcePlan: Sendable, Equatable {
         added = diff.new.count + diff.failed.count
         changed = diff.changed.count
         removed = diff.removed.count
+        attributesChanged = diff.attributesChanged.count
         charsToEmbed = diff.charsToEmbed
-        samples = ["added": diff.added(limit: sample), "changed": diff.changed.ids, "removed": diff.removed.ids]
+        samples = ["added": diff.added(limit: sample), "changed": diff.changed.ids, "removed": diff.removed.ids,
+                   "attributes_changed": diff.attributesChanged.ids]
     }
 
-    public var hasChanges: Bool { added > 0 || changed > 0 || removed > 0 }
+    public var hasChanges: Bool { added > 0 || changed > 0 || removed > 0 || attributesChanged > 0 }
 }

@@ -10,6 +10,8 @@ public struct ScannedRow: Sendable {
     public var hash: Data
     public var input: String
     public var truncated: Bool
+    /// The row's attribute values, in the job's order (issue 14).
+    public var attributes: [DatabaseValue] = []
 }
 
 /// Per-source scan counts.
@@ -72,7 +74,10 @@ public final class SourceScanner: Sendable {
                 for needed in ["id", "text"] where !columns.contains(needed) {
                     throw ReindexError.sourceQuery(source: source.name, detail: "the query has no column named \"\(needed)\" (got \(columns.joined(separator: ", "))); alias it, e.g. `SELECT id, body AS text FROM …`")
                 }
-                _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true))
+                for attribute in source.attributes where !columns.contains(where: { $0.lowercased() == attribute.name.lowercased() }) {
+                    throw ReindexError.sourceQuery(source: source.name, detail: "attributes.\(attribute.name): the query has no column named \"\(attribute.name)\" (got \(columns.joined(separator: ", "))); expected one for each declared attribute — alias it, e.g. `\"roomId\" AS \(attribute.name)`, or `NULL AS \(attribute.name)` where the source has no value")
+                }
+                _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true, attributes: source.attributes))
             }
         } catch let error as ReindexError {
             throw error
@@ -87,8 +92,10 @@ public final class SourceScanner: Sendable {
         return q
     }
 
-    static func pageSQL(_ query: String, after: Bool) -> String {
-        "SELECT id, text FROM (\n\(trimmed(query))\n) \(after ? "WHERE id > ?" : "") ORDER BY id LIMIT ?"
+    /// One keyset page: `id`, `text` and the attribute columns (cast when the job declares a type).
+    static func pageSQL(_ query: String, after: Bool, attributes: [AttributeSpec] = []) -> String {
+        let extra = attributes.map { a in a.type.map { ", CAST(\(a.name) AS \($0.rawValue.uppercased()))" } ?? ", \(a.name)" }.joined()
+        return "SELECT id, text\(extra) FROM (\n\(trimmed(query))\n) \(after ? "WHERE id > ?" : "") ORDER BY id LIMIT ?"
     }
 
     /// Scans one source page by page; `consume` receives each page's eligible
@@ -98,24 +105,25 @@ public final class SourceScanner: Sendable {
         var counts = ScanCounts()
         var last: DatabaseValue? = nil
         var pageSize = 1000
-        let firstSQL = Self.pageSQL(source.query, after: false)
-        let nextSQL = Self.pageSQL(source.query, after: true)
+        let firstSQL = Self.pageSQL(source.query, after: false, attributes: source.attributes)
+        let nextSQL = Self.pageSQL(source.query, after: true, attributes: source.attributes)
+        let width = source.attributes.count
         var nullIDs = 0
         while true {
             try Task.checkCancellation()
             let limit = pageSize
             let after = last
             let started = ContinuousClock.now
-            let page: [(DatabaseValue, DatabaseValue)]
+            let page: [(DatabaseValue, DatabaseValue, [DatabaseValue])]
             do {
                 page = try await queue.read { db in
                     let rows = after == nil
                         ? try Row.fetchCursor(db, sql: firstSQL, arguments: [limit])
                         : try Row.fetchCursor(db, sql: nextSQL, arguments: [after!, limit])
-                    var out: [(DatabaseValue, DatabaseValue)] = []
+                    var out: [(DatabaseValue, DatabaseValue, [DatabaseValue])] = []
                     out.reserveCapacity(limit)
                     while let row = try rows.next() {
-                        out.append((row[0], row[1]))
+                        out.append((row[0], row[1], width == 0 ? [] : (0..<width).map { row[2 + $0] as DatabaseValue }))
                     }
                     return out
                 }
@@ -129,7 +137,7 @@ public final class SourceScanner: Sendable {
 
             var rows: [ScannedRow] = []
             rows.reserveCapacity(page.count)
-            for (id, text) in page {
+            for (id, text, attributes) in page {
                 counts.scanned += 1
                 guard let sourceID = Self.idString(id) else { nullIDs += 1; counts.skipped += 1; continue }
                 guard let raw = Self.textString(text), !Self.isBlank(raw) else { counts.skipped += 1; continue }
@@ -139,7 +147,7 @@ public final class SourceScanner: Sendable {
                     logger.warning("a row longer than model.max-input-chars was cut to it; raise the key if the rest matters",
                                    metadata: ["source": "\(source.name)", "id": "\(sourceID)", "max_input_chars": "\(model.maxInputChars)"])
                 }
-                rows.append(ScannedRow(sourceID: sourceID, hash: Self.hash(input), input: input, truncated: truncated))
+                rows.append(ScannedRow(sourceID: sourceID, hash: Self.hash(input), input: input, truncated: truncated, attributes: attributes))
             }
             if !rows.isEmpty { try await consume(rows) }
             guard page.count == limit, let tail = page.last?.0 else { break }

@@ -48,8 +48,8 @@ public struct PlanReport: Sendable {
         var lines = ["reindex dry run for \(output) (nothing was changed, no model was called)"]
         lines.append("  plan: \(fullReason.map { "full rebuild (\($0))" } ?? "incremental")")
         for p in sources {
-            lines.append("  \(p.name): scanned \(p.scanned), skipped \(p.skipped), unchanged \(p.unchanged), added \(p.added), changed \(p.changed), removed \(p.removed), to embed \(toEmbed(p)) rows in \(p.chunksToEmbed) chunks")
-            for kind in ["added", "changed", "removed"] where !(p.samples[kind] ?? []).isEmpty {
+            lines.append("  \(p.name): scanned \(p.scanned), skipped \(p.skipped), unchanged \(p.unchanged), added \(p.added), changed \(p.changed), removed \(p.removed), attributes changed \(p.attributesChanged), to embed \(toEmbed(p)) rows in \(p.chunksToEmbed) chunks")
+            for kind in ["added", "changed", "removed", "attributes_changed"] where !(p.samples[kind] ?? []).isEmpty {
                 lines.append("    \(kind): \(p.samples[kind]!.joined(separator: ", "))")
             }
         }
@@ -63,17 +63,17 @@ public struct PlanReport: Sendable {
         var lines = ["### reindex dry run: `\(output)`", ""]
         lines.append("Plan: **\(fullReason.map { "full rebuild (\($0))" } ?? "incremental")**", )
         lines.append("")
-        lines.append("| source | scanned | skipped | unchanged | added | changed | removed | to embed (rows) | chunks |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| source | scanned | skipped | unchanged | added | changed | removed | attributes changed | to embed (rows) | chunks |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for p in sources {
-            lines.append("| \(p.name) | \(p.scanned) | \(p.skipped) | \(p.unchanged) | \(p.added) | \(p.changed) | \(p.removed) | \(toEmbed(p)) | \(p.chunksToEmbed) |")
+            lines.append("| \(p.name) | \(p.scanned) | \(p.skipped) | \(p.unchanged) | \(p.added) | \(p.changed) | \(p.removed) | \(p.attributesChanged) | \(toEmbed(p)) | \(p.chunksToEmbed) |")
         }
-        lines.append("| **total** | \(total(\.scanned)) | \(total(\.skipped)) | \(total(\.unchanged)) | \(total(\.added)) | \(total(\.changed)) | \(total(\.removed)) | \(toEmbedTotal) | \(chunksToEmbedTotal) |")
+        lines.append("| **total** | \(total(\.scanned)) | \(total(\.skipped)) | \(total(\.unchanged)) | \(total(\.added)) | \(total(\.changed)) | \(total(\.removed)) | \(total(\.attributesChanged)) | \(toEmbedTotal) | \(chunksToEmbedTotal) |")
         lines.append("")
         let eta = estimatedSeconds.map { String(format: "%.1f s", $0) } ?? "unknown"
         lines.append("Estimate: \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta).")
         for p in sources {
-            for kind in ["added", "changed", "removed"] where !(p.samples[kind] ?? []).isEmpty {
+            for kind in ["added", "changed", "removed", "attributes_changed"] where !(p.samples[kind] ?? []).isEmpty {
                 lines.append("")
                 lines.append("Sample \(kind) ids in `\(p.name)`: " + p.samples[kind]!.map { "`\($0)`" }.joined(separator: ", "))
             }
@@ -85,7 +85,7 @@ public struct PlanReport: Sendable {
 extension PlanReport: Encodable {
     private enum Key: String, CodingKey {
         case mode, output, scanned, skipped, unchanged, added, changed, removed, sources
-        case chunking
+        case chunking, attributesChanged = "attributes_changed"
         case fullReason = "full_reason", toEmbed = "to_embed", estimatedRequests = "estimated_requests", chunksToEmbed = "chunks_to_embed"
         case estimatedTokens = "estimated_tokens", estimatedSeconds = "estimated_seconds"
     }
@@ -97,6 +97,7 @@ extension PlanReport: Encodable {
         var tokens: Int
         private enum Key: String, CodingKey {
             case scanned, skipped, unchanged, added, changed, removed, truncated, samples
+            case attributesChanged = "attributes_changed"
             case toEmbed = "to_embed", estimatedTokens = "estimated_tokens", chunksToEmbed = "chunks_to_embed"
         }
         func encode(to encoder: Encoder) throws {
@@ -107,6 +108,7 @@ extension PlanReport: Encodable {
             try c.encode(plan.added, forKey: .added)
             try c.encode(plan.changed, forKey: .changed)
             try c.encode(plan.removed, forKey: .removed)
+            try c.encode(plan.attributesChanged, forKey: .attributesChanged)
             try c.encode(toEmbed, forKey: .toEmbed)
             try c.encode(plan.truncated, forKey: .truncated)
             try c.encode(tokens, forKey: .estimatedTokens)
@@ -126,6 +128,7 @@ extension PlanReport: Encodable {
         try c.encode(total(\.added), forKey: .added)
         try c.encode(total(\.changed), forKey: .changed)
         try c.encode(total(\.removed), forKey: .removed)
+        try c.encode(total(\.attributesChanged), forKey: .attributesChanged)
         try c.encode(toEmbedTotal, forKey: .toEmbed)
         try c.encode(chunksToEmbedTotal, forKey: .chunksToEmbed)
         try c.encode(chunking.summary, forKey: .chunking)

@@ -51,7 +51,7 @@ public struct RunSummary: Sendable {
         if published, let note { lines.append("  note: \(note)") }
         if resumed { lines.append("  resumed: \(total(\.carriedOver)) items carried over from the interrupted run") }
         for s in sources {
-            lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)")
+            lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)\(s.attributesChanged > 0 ? ", attributes changed \(s.attributesChanged)" : "")")
         }
         lines.append(String(format: "  total: %d chunks embedded, %d reused; %d rows removed, %d failed; %d requests, %d retries; %.2f s, %.0f items/s",
                             embedded, reused, removed, failed, requests, retries, durationSeconds, itemsPerSecond))
@@ -68,6 +68,7 @@ extension RunSummary: Encodable {
     private enum Key: String, CodingKey {
         case mode, output, resumed, published, scanned, skipped, embedded, reused, removed, failed, unchanged, added, rows, chunking
         case chunksEmbedded = "chunks_embedded", chunksReused = "chunks_reused", chunkedRows = "chunked_rows", splitChunks = "split_chunks"
+        case attributesChanged = "attributes_changed"
         case changed, truncated, requests, retries, sources, failures, note
         case fullReason = "full_reason", runID = "run_id", carriedOver = "carried_over", durationSeconds = "duration_s"
         case itemsPerSecond = "items_per_s", stages = "stages_s", longestReadMs = "longest_read_ms", exitCode = "exit_code"
@@ -96,6 +97,7 @@ extension RunSummary: Encodable {
         try c.encode(total(\.unchanged), forKey: .unchanged)
         try c.encode(total(\.added), forKey: .added)
         try c.encode(total(\.changed), forKey: .changed)
+        try c.encode(total(\.attributesChanged), forKey: .attributesChanged)
         try c.encode(total(\.truncated), forKey: .truncated)
         try c.encode(total(\.carriedOver), forKey: .carriedOver)
         try c.encode(requests, forKey: .requests)

@@ -9,6 +9,8 @@ public struct SourceSummary: Sendable, Equatable, Encodable {
     public var added = 0
     public var changed = 0
     public var removed = 0
+    /// Rows whose attributes alone changed: updated without embedding (issue 14).
+    public var attributesChanged = 0
     public var embedded = 0
     public var reused = 0
     public var failed = 0
@@ -20,6 +22,6 @@ public struct SourceSummary: Sendable, Equatable, Encodable {
     /// `sources.<name>` of the JSON summary (the name is the key).
     enum CodingKeys: String, CodingKey {
         case scanned, skipped, unchanged, added, changed, removed, embedded, reused, failed, truncated, rows
-        case carriedOver = "carried_over"
+        case carriedOver = "carried_over", attributesChanged = "attributes_changed"
     }
 }

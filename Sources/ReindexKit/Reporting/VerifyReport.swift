@@ -15,6 +15,8 @@ public struct VerifyReport: Sendable {
         public var missing = IDList()
         public var stale = IDList()
         public var extra = IDList()
+        /// Present with the current content, but other attributes than the primary's (issue 14).
+        public var attributesChanged = IDList()
         /// Rows recorded in `failures` (the model rejected them): reported, not a problem.
         public var failed = IDList()
 
@@ -28,10 +30,14 @@ public struct VerifyReport: Sendable {
             missing = diff.new
             stale = diff.changed
             extra = diff.removed
+            attributesChanged = diff.attributesChanged
             failed = diff.failed
         }
 
-        private enum Key: String, CodingKey { case eligible, present, missing, stale, extra, failed, samples }
+        private enum Key: String, CodingKey {
+            case eligible, present, missing, stale, extra, failed, samples
+            case attributesChanged = "attributes_changed"
+        }
 
         /// `sources.<name>`: counts, and samples of ids per kind.
         public func encode(to encoder: Encoder) throws {
@@ -42,7 +48,9 @@ public struct VerifyReport: Sendable {
             try c.encode(stale.count, forKey: .stale)
             try c.encode(extra.count, forKey: .extra)
             try c.encode(failed.count, forKey: .failed)
-            try c.encode(["missing": missing.ids, "stale": stale.ids, "extra": extra.ids, "failed": failed.ids], forKey: .samples)
+            try c.encode(attributesChanged.count, forKey: .attributesChanged)
+            try c.encode(["missing": missing.ids, "stale": stale.ids, "extra": extra.ids, "failed": failed.ids,
+                          "attributes_changed": attributesChanged.ids], forKey: .samples)
         }
     }
 
@@ -81,6 +89,7 @@ public struct VerifyReport: Sendable {
             var line = "  \(s.name): \(s.present) of \(s.eligible) eligible rows present"
             if s.failed.count > 0 { line += ", \(s.failed.count) recorded as failed" }
             line += ", missing \(s.missing.count), stale \(s.stale.count), extra \(s.extra.count)"
+            if s.attributesChanged.count > 0 { line += ", attributes changed \(s.attributesChanged.count)" }
             lines.append(line)
         }
         lines.append("  items: \(items); vec_items: \(vecIndex ? (vecChecked ? "present, checked" : "present, not checked") : "absent")")

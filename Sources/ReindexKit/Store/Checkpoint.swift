@@ -20,6 +20,8 @@ public struct Checkpoint {
         func add(_ s: String) { h.update(data: Data(s.utf8)); h.update(data: Data([0])) }
         add(VectorFileFormat.version)
         for s in job.sources { add(s.name); add(s.query) }
+        // Issue 14: the attributes shape the work file's tables; only when declared, so older fingerprints hold.
+        if !job.attributes.isEmpty { add("attributes:" + AttributeSpec.describe(job.attributes)) }
         add(job.model.provider.rawValue)
         add(job.model.name)
         add(String(job.model.dimensions))
@@ -38,7 +40,7 @@ public struct Checkpoint {
     /// Opens the work file, resuming it when it belongs to this job.
     public static func open(workPath: String, job: JobConfig, mode: RunMode, restart: Bool, wal: Bool, logger: Logger) throws -> Checkpoint {
         let fingerprint = Self.fingerprint(job)
-        func create() throws -> WorkFile { try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal) }
+        func create() throws -> WorkFile { try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal, attributes: job.attributes) }
         func startOver(_ work: WorkFile?, _ message: Logger.Message) throws -> WorkFile {
             logger.notice(message, metadata: ["work": "\(workPath)"])
             work?.close()

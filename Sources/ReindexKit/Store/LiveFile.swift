@@ -34,14 +34,27 @@ public enum LiveFile {
         try? db.execute(sql: "DETACH DATABASE \(schema)")
     }
 
-    /// `temp.live_rows(source, source_id, row_hash)`: one row per source row
-    /// of the attached file, whatever its version (`/1` stored one item per
-    /// row, whose content hash is the row's hash; `/2` gives every chunk the
-    /// row's hash, and every row has a chunk 0).
-    static func createRowsView(_ db: Database, format: String) throws {
+    /// `temp.live_rows(source, source_id, row_hash, attrs_known, attr_<name>…)`:
+    /// one row per source row of the attached file, whatever its version
+    /// (`/1` stored one item per row, whose content hash is the row's hash;
+    /// `/2` gives every chunk the row's hash and attributes, and every row
+    /// has a chunk 0). `attrs_known` is 1 when the file stores exactly the
+    /// job's attributes, so they can be compared value by value; otherwise
+    /// every row's attributes count as changed.
+    static func createRowsView(_ db: Database, format: String, attributes: [AttributeSpec]) throws {
+        var known = attributes.isEmpty
+        var values = attributes.map { "NULL AS \(StagingArea.column($0.name))" }
+        if format == VectorFileFormat.version {
+            let columns = Set(try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('items', '\(schema)')"))
+            let stored = AttributeColumn.decode(try String.fetchOne(db, sql: "SELECT value FROM \(schema).meta WHERE key = ?",
+                                                                     arguments: [MetaKey.attributes.rawValue]))
+            known = stored?.map(\.name) == attributes.map(\.name) && attributes.allSatisfy { columns.contains($0.name) }
+            if known { values = attributes.map { "\($0.name) AS \(StagingArea.column($0.name))" } }
+        }
+        let extra = ([known ? "1 AS attrs_known" : "0 AS attrs_known"] + values).joined(separator: ", ")
         let select = format == VectorFileFormat.previousVersion
-            ? "SELECT source, source_id, content_hash AS row_hash FROM \(schema).items"
-            : "SELECT source, source_id, row_hash FROM \(schema).items WHERE chunk = 0"
+            ? "SELECT source, source_id, content_hash AS row_hash, \(extra) FROM \(schema).items"
+            : "SELECT source, source_id, row_hash, \(extra) FROM \(schema).items WHERE chunk = 0"
         try db.execute(sql: "DROP VIEW IF EXISTS temp.live_rows; CREATE TEMP VIEW live_rows AS \(select)")
     }
 
@@ -64,7 +77,7 @@ public enum LiveFile {
     /// Checks that the file attached as `live` is a base a run can reuse
     /// vectors from: intact, this format, this model and dimension. Anything
     /// else is a reason for a full rebuild, never a failure.
-    static func compatibility(_ db: Database, model: ModelConfig) throws -> LiveStatus {
+    static func compatibility(_ db: Database, model: ModelConfig, attributes: [AttributeSpec]) throws -> LiveStatus {
         let check = try String.fetchAll(db, sql: "PRAGMA \(schema).quick_check(5)")
         guard check == ["ok"] else {
             return .unusable(reason: "failed quick_check: \(check.prefix(2).joined(separator: "; "))")
@@ -93,20 +106,20 @@ public enum LiveFile {
             _ = try Row.fetchAll(db, sql: "SELECT id, source, source_id, content_hash, embedding, embedded_at FROM \(schema).items LIMIT 0")
         }
         _ = try Row.fetchAll(db, sql: "SELECT source, source_id, error, attempts, last_attempt_at FROM \(schema).failures LIMIT 0")
-        try createRowsView(db, format: format)
+        try createRowsView(db, format: format, attributes: attributes)
         return .usable(meta: meta)
     }
 
     /// Attaches the live file to `queue` when it is a usable base; leaves it
     /// detached and says why otherwise.
-    static func attachIfUsable(_ queue: DatabaseQueue, path: String, model: ModelConfig) -> LiveStatus {
+    static func attachIfUsable(_ queue: DatabaseQueue, path: String, model: ModelConfig, attributes: [AttributeSpec]) -> LiveStatus {
         guard FileManager.default.fileExists(atPath: path) else { return .unusable(reason: "missing") }
         guard FileManager.default.isReadableFile(atPath: path) else { return .unusable(reason: "unreadable: permission denied") }
         let status: LiveStatus
         do {
             status = try queue.writeWithoutTransaction { db in
                 try attach(db, path: path)
-                return try compatibility(db, model: model)
+                return try compatibility(db, model: model, attributes: attributes)
             }
         } catch {
             status = .unusable(reason: "unreadable: \(describe(error))")

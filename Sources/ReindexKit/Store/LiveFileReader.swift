@@ -27,11 +27,15 @@ final class LiveFileReader {
         }
     }
 
-    /// Exact top-k over every stored vector (`ExactRanker`), streamed in id order.
-    func rank(query: [Float], k: Int, dimensions d: Int) throws -> [(id: Int64, score: Float)] {
+    /// A scope on `items` (`AttributeFilter.sql`): a WHERE clause and its arguments; nil for every item.
+    typealias Scope = (sql: String, arguments: StatementArguments)
+
+    /// Exact top-k over every stored vector in scope (`ExactRanker`), streamed in id order.
+    func rank(query: [Float], k: Int, dimensions d: Int, scope: Scope? = nil) throws -> [(id: Int64, score: Float)] {
         let bytes = VectorFileFormat.embeddingBytes(dimensions: d)
         return try queue.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT id, embedding FROM items ORDER BY id")
+            let rows = try Row.fetchCursor(db, sql: "SELECT id, embedding FROM items \(scope.map { "WHERE \($0.sql) " } ?? "")ORDER BY id",
+                                           arguments: scope?.arguments ?? [])
             return try ExactRanker.topK(query: query, k: k) { matrix, ids in
                 let capacity = matrix.count / d
                 var n = 0
@@ -63,14 +67,19 @@ final class LiveFileReader {
         var end: Int
     }
 
-    func key(of id: Int64) throws -> Key? {
-        try queue.read { db in
-            try Row.fetchOne(db, sql: "SELECT source, source_id, chunk, span_start, span_end FROM items WHERE id = ?", arguments: [id])
-                .map { Key(source: $0[0], sourceID: $0[1], chunk: $0[2], start: $0[3], end: $0[4]) }
+    /// An item's key and its attribute values (issue 14), in `attributes`' order.
+    func key(of id: Int64, attributes: [AttributeColumn] = []) throws -> (Key, [DatabaseValue])? {
+        let extra = attributes.map { ", \($0.name)" }.joined()
+        return try queue.read { db in
+            try Row.fetchOne(db, sql: "SELECT source, source_id, chunk, span_start, span_end\(extra) FROM items WHERE id = ?", arguments: [id])
+                .map { row in (Key(source: row[0], sourceID: row[1], chunk: row[2], start: row[3], end: row[4]),
+                               (0..<attributes.count).map { row[5 + $0] as DatabaseValue }) }
         }
     }
 
-    func itemCount() throws -> Int {
-        try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0 }
+    func itemCount(scope: Scope? = nil) throws -> Int {
+        try queue.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM items\(scope.map { " WHERE \($0.sql)" } ?? "")", arguments: scope?.arguments ?? []) ?? 0
+        }
     }
 }

@@ -24,6 +24,9 @@ public struct SourceDiff: Sendable, Equatable {
     public var changed = IDList()
     /// In the file, not in the primary any more.
     public var removed = IDList()
+    /// Same content hash, other attributes (a message moved to another room):
+    /// the vectors are still right, only the attribute columns change (issue 14).
+    public var attributesChanged = IDList()
     /// Characters of model input in new, failed and changed rows (for the token estimate).
     public var charsToEmbed = 0
 
@@ -37,7 +40,7 @@ public struct SourceDiff: Sendable, Equatable {
 
     /// Per source, in job order, then sources only the file has. Without a
     /// live file every staged row is new.
-    static func compute(_ db: Database, sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
+    static func compute(_ db: Database, sources: [String], attributes: [AttributeSpec] = [], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
         var diffs: [String: SourceDiff] = [:]
         for name in sources { diffs[name] = SourceDiff(name: name) }
         func ids(_ sql: String, _ source: String) throws -> [String] {
@@ -55,13 +58,15 @@ public struct SourceDiff: Sendable, Equatable {
             }
             return ordered(diffs, sources)
         }
+        let moved = attributesDiffer(attributes)
         for row in try Row.fetchAll(db, sql: """
             SELECT r.source, count(*),
-                   coalesce(sum(l.row_hash = r.hash), 0),
+                   coalesce(sum(l.row_hash = r.hash AND NOT (\(moved))), 0),
                    coalesce(sum(l.row_hash != r.hash), 0),
                    coalesce(sum(l.source IS NULL AND f.source IS NULL), 0),
                    coalesce(sum(l.source IS NULL AND f.source IS NOT NULL), 0),
-                   coalesce(sum(CASE WHEN l.source IS NULL OR l.row_hash != r.hash THEN length(r.input) END), 0)
+                   coalesce(sum(CASE WHEN l.source IS NULL OR l.row_hash != r.hash THEN length(r.input) END), 0),
+                   coalesce(sum(l.row_hash = r.hash AND (\(moved))), 0)
             FROM scan.rows r
             LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
             LEFT JOIN live.failures f ON l.source IS NULL AND f.source = r.source AND f.source_id = r.source_id
@@ -75,6 +80,7 @@ public struct SourceDiff: Sendable, Equatable {
             d.new.count = row[4]
             d.failed.count = row[5]
             d.charsToEmbed = row[6]
+            d.attributesChanged.count = row[7]
             diffs[name] = d
         }
         for row in try Row.fetchAll(db, sql: """
@@ -106,6 +112,12 @@ public struct SourceDiff: Sendable, Equatable {
                     WHERE r.source = ? AND l.row_hash != r.hash
                     """, name)
             }
+            if d.attributesChanged.count > 0 {
+                d.attributesChanged.ids = try ids("""
+                    SELECT r.source_id FROM scan.rows r JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
+                    WHERE r.source = ? AND l.row_hash = r.hash AND (\(moved))
+                    """, name)
+            }
             if d.removed.count > 0 {
                 d.removed.ids = try ids("""
                     SELECT l.source_id FROM temp.live_rows l WHERE l.source = ? AND NOT EXISTS (
@@ -115,6 +127,13 @@ public struct SourceDiff: Sendable, Equatable {
             diffs[name] = d
         }
         return ordered(diffs, sources)
+    }
+
+    /// The condition, on a staged row `r` and its live row `l`, that the
+    /// attributes differ: another value (NULL included) in any of them, or a
+    /// file that does not store exactly the job's attributes.
+    static func attributesDiffer(_ attributes: [AttributeSpec]) -> String {
+        (["l.attrs_known = 0"] + attributes.map { "l.\(StagingArea.column($0.name)) IS NOT r.\(StagingArea.column($0.name))" }).joined(separator: " OR ")
     }
 
     private static func ordered(_ diffs: [String: SourceDiff], _ sources: [String]) -> [SourceDiff] {

@@ -7,14 +7,22 @@ import GRDB
 /// the output — runs stage on the work file's connection, dry runs and
 /// `verify` on a private in-memory one.
 enum StagingArea {
-    static let schema = """
+    /// The staged column of an attribute, in `scan.rows` and `temp.live_rows`
+    /// (prefixed: an attribute may be named like a staging column).
+    static func column(_ attribute: String) -> String { "attr_\(attribute)" }
+
+    /// The staging tables of a job: `scan.rows` has one column per attribute
+    /// (`attr_<name>`, untyped: each value as the query returned it).
+    static func schema(attributes: [AttributeSpec]) -> String {
+        let columns = attributes.map { column($0.name) + ",\n    " }.joined()
+        return """
         CREATE TABLE IF NOT EXISTS scan.rows(
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
             hash BLOB NOT NULL,
             input TEXT NOT NULL,
             truncated INTEGER NOT NULL,
-            PRIMARY KEY(source, source_id));
+            \(columns)PRIMARY KEY(source, source_id));
         CREATE TABLE IF NOT EXISTS scan.chunks(
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
@@ -25,24 +33,31 @@ enum StagingArea {
             input TEXT NOT NULL,
             PRIMARY KEY(source, source_id, chunk));
         """
+    }
 
     /// Attaches `scan` to `db`'s connection.
-    static func attach(_ db: Database) throws {
+    static func attach(_ db: Database, attributes: [AttributeSpec]) throws {
         try db.execute(sql: """
             ATTACH DATABASE '' AS scan;
             PRAGMA scan.journal_mode = OFF;
             PRAGMA scan.synchronous = OFF;
             PRAGMA scan.cache_size = -4000;
             """)
-        try db.execute(sql: schema)
+        try db.execute(sql: schema(attributes: attributes))
     }
 
-    /// Stages one page of scanned rows; an id seen twice in a source is a usage error.
-    static func stage(_ db: Database, source: String, rows: [ScannedRow]) throws {
-        let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated) VALUES (?, ?, ?, ?, ?)")
+    /// Stages one page of scanned rows (with their attributes, in the job's
+    /// order); an id seen twice in a source is a usage error.
+    static func stage(_ db: Database, source: String, rows: [ScannedRow], attributes: [AttributeSpec]) throws {
+        let columns = attributes.map { ", \(StagingArea.column($0.name))" }.joined()
+        let marks = String(repeating: ", ?", count: attributes.count)
+        let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated\(columns)) VALUES (?, ?, ?, ?, ?\(marks))")
         for row in rows {
+            precondition(row.attributes.count == attributes.count)
             do {
-                try statement.execute(arguments: [source, row.sourceID, row.hash, row.input, row.truncated])
+                var arguments: StatementArguments = [source, row.sourceID, row.hash, row.input, row.truncated]
+                arguments += StatementArguments(row.attributes)
+                try statement.execute(arguments: arguments)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw ReindexError.sourceQuery(source: source, detail: "the query returned the id \"\(row.sourceID)\" twice (got a duplicate id) — ids must be unique within a source; fix the query")
             }
@@ -94,7 +109,7 @@ enum StagingArea {
             """, arguments: [rowid, limit])
         var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
         while let r = try rows.next() {
-            out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5])))
+            out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5], attributes: [])))
         }
         return out
     }
@@ -115,19 +130,27 @@ enum StagingArea {
 /// run, `verify`): nothing is created beside the output.
 public final class ScratchComparison: Sendable {
     let queue: DatabaseQueue
+    let attributes: [AttributeSpec]
 
-    init() throws {
+    init(attributes: [AttributeSpec]) throws {
+        self.attributes = attributes
         queue = try DatabaseQueue()
-        try queue.writeWithoutTransaction { db in try StagingArea.attach(db) }
+        try queue.writeWithoutTransaction { db in try StagingArea.attach(db, attributes: attributes) }
     }
 
     func stage(source: String, rows: [ScannedRow]) async throws {
-        try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows) }
+        let attributes = self.attributes
+        try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows, attributes: attributes) }
+    }
+
+    /// The attributes' types from the staged values (`AttributeColumn.resolve`).
+    func attributeColumns() throws -> [AttributeColumn] {
+        try queue.read { db in try AttributeColumn.resolve(attributes, db) }
     }
 
     /// Attaches the live file when it is a compatible base (dry run).
     func attachLive(path: String, model: ModelConfig) -> LiveStatus {
-        LiveFile.attachIfUsable(queue, path: path, model: model)
+        LiveFile.attachIfUsable(queue, path: path, model: model, attributes: attributes)
     }
 
     /// Attaches the live file whatever it holds (`verify` checks it itself).
@@ -135,12 +158,12 @@ public final class ScratchComparison: Sendable {
         try queue.writeWithoutTransaction { db in
             try LiveFile.attach(db, path: path)
             // The per-row view, when the file is readable enough to have one.
-            try? LiveFile.createRowsView(db, format: VectorFileFormat.version)
+            try? LiveFile.createRowsView(db, format: VectorFileFormat.version, attributes: self.attributes)
         }
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, liveAttached: liveAttached, sample: sample) }
+        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// What a run would embed, per source, by cutting the rows it would

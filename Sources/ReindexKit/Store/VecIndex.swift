@@ -77,7 +77,7 @@ public enum VecIndex {
 
     /// Drops any `vec_items` left in the work file and, when wanted, builds it
     /// anew from `items` in one transaction. Runs on the work file's connection.
-    static func build(_ db: Database, dimensions d: Int, plan: Plan, logger: Logger) throws -> Built {
+    static func build(_ db: Database, dimensions d: Int, plan: Plan, attributes: [AttributeColumn] = [], logger: Logger) throws -> Built {
         let started = ContinuousClock.now
         var version: String?
         if let ext = plan.ext {
@@ -87,6 +87,7 @@ public enum VecIndex {
                 logger.warning("sqlite-vec did not load; publishing without vec_items (index: auto)", metadata: ["error": "\(error)"])
             }
         }
+        var chunkSize: Int?
         try db.inTransaction {
             if try exists(db, schema: "main") {
                 // Left by an earlier attempt of a resumed run.
@@ -97,8 +98,14 @@ public enum VecIndex {
                 }
             }
             if version != nil {
-                try db.execute(sql: "CREATE VIRTUAL TABLE main.\(table) USING vec0(embedding float[\(d)] distance_metric=\(VectorFileFormat.distance))")
-                try db.execute(sql: "INSERT INTO main.\(table)(rowid, embedding) SELECT id, embedding FROM main.items ORDER BY id")
+                chunkSize = try Self.chunkSize(db, attributes: attributes)
+                try db.execute(sql: createSQL(dimensions: d, attributes: attributes, chunkSize: chunkSize))
+                let names = attributes.map { ", \($0.name)" }.joined()
+                let values = attributes.map { ", \($0.vecValue)" }.joined()
+                // Partition by partition: vec0 fills one partition's chunk at a time
+                // (97,500 rows in 50 rooms: 2 s, against 15 s in id order).
+                let order = (attributes.filter { $0.role == .partition }.map(\.vecValue) + ["i.id"]).joined(separator: ", ")
+                try db.execute(sql: "INSERT INTO main.\(table)(rowid, embedding\(names)) SELECT i.id, i.embedding\(values) FROM main.items i ORDER BY \(order)")
             }
             return .commit
         }
@@ -111,8 +118,44 @@ public enum VecIndex {
         let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
         let seconds = (ContinuousClock.now - started).seconds
         logger.info("built vec_items", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "sqlite_vec": "\(version)"])
+        var meta: [MetaKey: String] = [.index: "vec0", .sqliteVecVersion: version]
+        meta[.vecChunkSize] = chunkSize.map(String.init)
         return Built(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
-                       meta: [.index: "vec0", .sqliteVecVersion: version])
+                       meta: meta)
+    }
+
+    /// `CREATE VIRTUAL TABLE vec_items USING vec0(…)`: the embedding, then
+    /// each attribute by role (docs/format.md, "Attributes").
+    static func createSQL(dimensions d: Int, attributes: [AttributeColumn], chunkSize: Int?) -> String {
+        let columns = ["embedding float[\(d)] distance_metric=\(VectorFileFormat.distance)"] + attributes.map(\.vecDeclaration)
+            + (chunkSize.map { ["chunk_size=\($0)"] } ?? [])
+        return "CREATE VIRTUAL TABLE main.\(table) USING vec0(\(columns.joined(separator: ", ")))"
+    }
+
+    /// `vec0` gives every partition its own chunks of `chunk_size` vectors
+    /// (1,024 by default), each allocated whole: 200 rooms of one row made a
+    /// 302 MB file. With partition keys the size is chosen from the items'
+    /// partitions: the largest power of two from 8 to 1,024 whose chunks,
+    /// partially filled, leave at most a quarter of the slots empty; 8 when
+    /// none does. Without partition keys: vec0's default (nil).
+    static func chunkSize(_ db: Database, attributes: [AttributeColumn]) throws -> Int? {
+        let keys = attributes.filter { $0.role == .partition }
+        guard !keys.isEmpty else { return nil }
+        let group = keys.map(\.vecValue).joined(separator: ", ")
+        let sizes = try Int.fetchAll(db, sql: "SELECT count(*) FROM main.items i GROUP BY \(group)")
+        return chunkSize(partitionSizes: sizes)
+    }
+
+    /// The rule of `chunkSize(_:attributes:)` on the items per partition.
+    static func chunkSize(partitionSizes sizes: [Int]) -> Int {
+        let items = sizes.reduce(0, +)
+        var size = 1024
+        while size > 8 {
+            let slots = sizes.reduce(0) { $0 + ($1 + size - 1) / size * size }
+            if slots * 4 <= items * 5 { return size }
+            size /= 2
+        }
+        return 8
     }
 
     static func exists(_ db: Database, schema: String) throws -> Bool {
@@ -138,7 +181,7 @@ public enum VecIndex {
     /// Checks `vec_items` in `schema` against `items` there: the same row
     /// count, no rowid without an item, and `sample` random rows holding the
     /// item's exact vector. Needs the extension loaded; returns the problems.
-    public static func check(_ db: Database, schema: String, sample: Int) throws -> [String] {
+    public static func check(_ db: Database, schema: String, sample: Int, attributes: [AttributeColumn] = []) throws -> [String] {
         var problems: [String] = []
         let items = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(schema).items") ?? 0
         let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(schema).vec_items") ?? 0
@@ -163,15 +206,17 @@ public enum VecIndex {
             }
         }
         var differing: [Int64] = []
+        // The item's vector and, for each attribute, its value as `vec_items` stores it.
+        let same = (["v.embedding = i.embedding"] + attributes.map { "v.\($0.name) IS \($0.vecValue)" }).joined(separator: " AND ")
         let compare = try db.makeStatement(sql: """
-            SELECT (SELECT v.embedding FROM \(schema).vec_items v WHERE v.rowid = i.id) IS NOT i.embedding
+            SELECT NOT coalesce((SELECT \(same) FROM \(schema).vec_items v WHERE v.rowid = i.id), 0)
             FROM \(schema).items i WHERE i.id = ?
             """)
         for id in picked.sorted() where try Bool.fetchOne(compare, arguments: [id]) == true {
             differing.append(id)
         }
         if !differing.isEmpty {
-            problems.append("\(differing.count) of \(picked.count) sampled vec_items rows are missing or differ from the item's vector, ids: \(differing.prefix(5).map(String.init).joined(separator: ", "))")
+            problems.append("\(differing.count) of \(picked.count) sampled vec_items rows are missing or differ from the item's vector or attributes, ids: \(differing.prefix(5).map(String.init).joined(separator: ", "))")
         }
         return problems
     }

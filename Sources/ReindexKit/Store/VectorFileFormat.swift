@@ -59,6 +59,16 @@ public enum VectorFileFormat {
             items_per_s REAL);
         """
 
+    /// The published tables of a job whose sources declare attributes: one
+    /// column per attribute in `items`, after `embedded_at`, declared without
+    /// a type so every value keeps the type the query gave it (issue 14).
+    static func schema(attributes: [AttributeSpec]) -> String {
+        guard !attributes.isEmpty else { return schema }
+        let marker = "    embedded_at INTEGER NOT NULL,\n"
+        let columns = attributes.map { "    \($0.name),\n" }.joined()
+        return schema.replacingOccurrences(of: marker, with: marker + columns)
+    }
+
     /// Private tables that make a work file a resumable checkpoint: the run's
     /// identity and the ids copied from the live file. Dropped before publishing;
     /// a published file that has them is reported by `verify`.

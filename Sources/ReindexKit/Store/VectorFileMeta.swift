@@ -34,7 +34,8 @@ extension VectorFileMeta {
     /// The meta a run publishes: what a consumer needs to read the file
     /// (format, model, dimensions, distance, encoding, index) and what the
     /// next run needs to trust it (fingerprint, probes).
-    init(job: JobConfig, runID: String, accounting: WorkFile.Accounting, chunking: ChunkSettings, probes: [Probe], index: [MetaKey: String], throughput: String?) {
+    init(job: JobConfig, runID: String, accounting: WorkFile.Accounting, chunking: ChunkSettings, probes: [Probe], index: [MetaKey: String],
+         attributes: [AttributeColumn] = [], throughput: String?) {
         self.init()
         self[.format] = VectorFileFormat.version
         self[.model] = job.model.name
@@ -54,6 +55,7 @@ extension VectorFileMeta {
         self[.prefix] = job.model.prefix
         self[.probes] = Probe.encode(probes)
         self[.generator] = VectorFileFormat.generator
+        self[.attributes] = AttributeColumn.encode(attributes)
         for (key, value) in index { self[key] = value }
         self[.throughputItemsPerSecond] = throughput
     }

@@ -13,16 +13,19 @@ public final class WorkFile: Sendable {
     public let dimensions: Int
     /// Whether the build runs in WAL mode (see `init`).
     public let wal: Bool
+    /// The job's attributes: columns of `items` and of the staged rows (issue 14).
+    public let attributes: [AttributeSpec]
     private let queue: DatabaseQueue
 
     /// Opens or creates a work file. `wal` selects WAL for the build: each
     /// batch commits without an fsync yet survives `kill -9`; it is only used
     /// on local filesystems and the file is switched back to DELETE before
     /// publishing.
-    public init(path: String, dimensions: Int, wal: Bool) throws {
+    public init(path: String, dimensions: Int, wal: Bool, attributes: [AttributeSpec] = []) throws {
         self.path = path
         self.dimensions = dimensions
         self.wal = wal
+        self.attributes = attributes
         var config = Configuration()
         config.label = "vectors"
         config.busyMode = .timeout(5)
@@ -48,9 +51,9 @@ public final class WorkFile: Sendable {
                     try db.execute(sql: "PRAGMA journal_mode = DELETE")
                     try db.execute(sql: "PRAGMA synchronous = FULL")
                 }
-                try db.execute(sql: VectorFileFormat.schema)
+                try db.execute(sql: VectorFileFormat.schema(attributes: attributes))
                 try db.execute(sql: VectorFileFormat.workSchema)
-                try StagingArea.attach(db)
+                try StagingArea.attach(db, attributes: attributes)
             }
         } catch let error as DatabaseError {
             throw ReindexError.io(path: path, detail: "cannot create the work file: \(error.message ?? "\(error)") — check the directory's permissions and free space")
@@ -99,12 +102,18 @@ public final class WorkFile: Sendable {
     // MARK: Staging and plan
 
     public func stage(source: String, rows: [ScannedRow]) async throws {
-        try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows) }
+        let attributes = self.attributes
+        try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows, attributes: attributes) }
+    }
+
+    /// The attributes' types from the staged values (`AttributeColumn.resolve`).
+    func attributeColumns() throws -> [AttributeColumn] {
+        try queue.read { db in try AttributeColumn.resolve(attributes, db) }
     }
 
     /// Attaches the live file as `live` when it is a compatible base.
     func attachLive(path: String, model: ModelConfig) -> LiveStatus {
-        LiveFile.attachIfUsable(queue, path: path, model: model)
+        LiveFile.attachIfUsable(queue, path: path, model: model, attributes: attributes)
     }
 
     func detachLive() {
@@ -112,7 +121,7 @@ public final class WorkFile: Sendable {
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, liveAttached: liveAttached, sample: sample) }
+        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// Rows the live file records as failed (a run retries them, so it is not a no-change run).
@@ -157,6 +166,8 @@ public final class WorkFile: Sendable {
         try withRollbackJournal {
             try queue.write { db in
                 let whole = StagingArea.reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+                // Attributes come from the staged row, never from the live file: a moved row costs no embedding.
+                let (names, values) = (attributeNames, stagedAttributes)
                 let columns = liveFormat == VectorFileFormat.version
                     ? "l.chunk, l.span_start, l.span_end, l.row_hash"
                     : "0, 0, length(r.input) - \(prefixLength), l.content_hash"
@@ -165,13 +176,13 @@ public final class WorkFile: Sendable {
                     SELECT l.rowid AS lid FROM scan.rows r JOIN live.items l ON l.source = r.source AND l.source_id = r.source_id
                     WHERE \(whole) AND length(l.embedding) = ? AND NOT EXISTS (
                         SELECT 1 FROM main.items m WHERE m.source = r.source AND m.source_id = r.source_id);
-                    INSERT INTO main.items(id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
-                    SELECT l.id, l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
+                    INSERT INTO main.items(id, source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at\(names))
+                    SELECT l.id, l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at\(values)
                     FROM live.items l JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id
                     WHERE l.rowid IN (SELECT lid FROM temp.reuse) AND NOT EXISTS (SELECT 1 FROM main.items m WHERE m.id = l.id)
                     ORDER BY l.id;
-                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
-                    SELECT l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at
+                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at\(names))
+                    SELECT l.source, l.source_id, \(columns), l.content_hash, l.embedding, l.embedded_at\(values)
                     FROM live.items l JOIN scan.rows r ON r.source = l.source AND r.source_id = l.source_id
                     WHERE l.rowid IN (SELECT lid FROM temp.reuse) AND NOT EXISTS (
                         SELECT 1 FROM main.items m WHERE m.source = l.source AND m.source_id = l.source_id AND m.chunk = \(liveFormat == VectorFileFormat.version ? "l.chunk" : "0"))
@@ -211,6 +222,7 @@ public final class WorkFile: Sendable {
     func reuseChunks() throws -> [String: Int] {
         try withRollbackJournal {
             try queue.write { db in
+                let (names, values) = (attributeNames, stagedAttributes)
                 try db.execute(sql: """
                     CREATE TEMP TABLE reuse AS
                     SELECT c.source AS source, c.source_id AS source_id, c.chunk AS chunk, (
@@ -219,8 +231,8 @@ public final class WorkFile: Sendable {
                     FROM scan.chunks c WHERE NOT EXISTS (
                         SELECT 1 FROM main.items m WHERE m.source = c.source AND m.source_id = c.source_id AND m.chunk = c.chunk);
                     DELETE FROM temp.reuse WHERE lid IS NULL;
-                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
-                    SELECT c.source, c.source_id, c.chunk, c.span_start, c.span_end, r.hash, c.hash, l.embedding, l.embedded_at
+                    INSERT INTO main.items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at\(names))
+                    SELECT c.source, c.source_id, c.chunk, c.span_start, c.span_end, r.hash, c.hash, l.embedding, l.embedded_at\(values)
                     FROM temp.reuse t
                     JOIN scan.chunks c ON c.source = t.source AND c.source_id = t.source_id AND c.chunk = t.chunk
                     JOIN scan.rows r ON r.source = c.source AND r.source_id = c.source_id
@@ -233,6 +245,11 @@ public final class WorkFile: Sendable {
         }
         return try reusedBySource()
     }
+
+    /// `, a, b` and `, r.attr_a, r.attr_b`: the attribute columns of an
+    /// `INSERT INTO items` and their values from the staged row `r`.
+    private var attributeNames: String { attributes.map { ", \($0.name)" }.joined() }
+    private var stagedAttributes: String { attributes.map { ", r.\(StagingArea.column($0.name))" }.joined() }
 
     /// Items copied from the live file, per source.
     public func reusedBySource() throws -> [String: Int] {
@@ -302,19 +319,27 @@ public final class WorkFile: Sendable {
     public func write(items: [EmbeddedItem], failures: [FailedItem]) async throws {
         let now = Int64(Date().timeIntervalSince1970)
         let expected = VectorFileFormat.embeddingBytes(dimensions: dimensions)
+        let (names, values) = (attributeNames, stagedAttributes)
+        let updates = attributes.map { ", \($0.name) = excluded.\($0.name)" }.joined()
+        // With attributes, each item takes its row's from the staged row (one lookup by primary key).
+        let source = attributes.isEmpty
+            ? "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            : "SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?\(values) FROM scan.rows r WHERE r.source = ? AND r.source_id = ?"
         try await queue.write { db in
             if !items.isEmpty {
                 let insert = try db.cachedStatement(sql: """
-                    INSERT INTO items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO items(source, source_id, chunk, span_start, span_end, row_hash, content_hash, embedding, embedded_at\(names))
+                    \(source)
                     ON CONFLICT(source, source_id, chunk) DO UPDATE SET span_start = excluded.span_start, span_end = excluded.span_end,
                         row_hash = excluded.row_hash, content_hash = excluded.content_hash,
-                        embedding = excluded.embedding, embedded_at = excluded.embedded_at
+                        embedding = excluded.embedding, embedded_at = excluded.embedded_at\(updates)
                     """)
                 for item in items {
                     precondition(item.embedding.count == expected)
-                    try insert.execute(arguments: [item.source, item.sourceID, item.chunk, item.spanStart, item.spanEnd,
-                                                   item.rowHash, item.hash, item.embedding, now])
+                    var arguments: StatementArguments = [item.source, item.sourceID, item.chunk, item.spanStart, item.spanEnd,
+                                                         item.rowHash, item.hash, item.embedding, now]
+                    if !self.attributes.isEmpty { arguments += [item.source, item.sourceID] }
+                    try insert.execute(arguments: arguments)
                 }
             }
             if !failures.isEmpty {
@@ -333,8 +358,8 @@ public final class WorkFile: Sendable {
     // MARK: Index
 
     /// Builds `vec_items` from `items` as the plan says (see `VecIndex.build`).
-    func buildIndex(_ plan: VecIndex.Plan, logger: Logger) throws -> VecIndex.Built {
-        try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, logger: logger) }
+    func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], logger: Logger) throws -> VecIndex.Built {
+        try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, logger: logger) }
     }
 
     // MARK: Verify
@@ -357,6 +382,7 @@ public final class WorkFile: Sendable {
     /// rows that are gone, and numbers the pieces of split chunks in order.
     func account() throws -> Accounting {
         try queue.write { db in
+            try Self.settleAttributes(db, attributes)
             // Rows with a staged chunk that has no item: failed (or unaccounted). Usually none, so
             // everything below touches few rows; items only hold staged rows (see `reconcile`).
             try db.execute(sql: """
@@ -387,6 +413,19 @@ public final class WorkFile: Sendable {
             try db.execute(sql: "DROP TABLE temp.incomplete")
             return accounting
         }
+    }
+
+    /// Gives every item its row's current attributes from the staged rows:
+    /// items carried over from an interrupted run may hold older values.
+    /// Only differing items are written.
+    private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec]) throws {
+        guard !attributes.isEmpty else { return }
+        let set = attributes.map { "\($0.name) = r.\(StagingArea.column($0.name))" }.joined(separator: ", ")
+        let differ = attributes.map { "main.items.\($0.name) IS NOT r.\(StagingArea.column($0.name))" }.joined(separator: " OR ")
+        try db.execute(sql: """
+            UPDATE main.items SET \(set) FROM scan.rows r
+            WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))
+            """)
     }
 
     /// The pieces of a chunk the server found too long were stored with
