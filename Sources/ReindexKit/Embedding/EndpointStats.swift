@@ -12,6 +12,8 @@ public struct EndpointStats: Sendable, Equatable {
     /// HTTP answers whose latency was recorded.
     public private(set) var answers = 0
     private var totalSeconds = 0.0
+    private var fastest = Double.infinity
+    private var slowest = 0.0
     private var buckets = [Int](repeating: 0, count: Self.bucketCount)
 
     static let smallest = 0.0001
@@ -35,6 +37,8 @@ public struct EndpointStats: Sendable, Equatable {
     public mutating func answered(after seconds: Double) {
         answers += 1
         totalSeconds += seconds
+        fastest = min(fastest, seconds)
+        slowest = max(slowest, seconds)
         buckets[Self.bucket(seconds)] += 1
     }
 
@@ -50,7 +54,8 @@ public struct EndpointStats: Sendable, Equatable {
 
     public var meanSeconds: Double? { answers > 0 ? totalSeconds / Double(answers) : nil }
 
-    /// The latency 95% of answers stayed under (within 5%).
+    /// The latency 95% of answers stayed under (within 5%, and never outside
+    /// the fastest and slowest answer).
     public var p95Seconds: Double? { quantile(0.95) }
 
     public func quantile(_ q: Double) -> Double? {
@@ -59,8 +64,8 @@ public struct EndpointStats: Sendable, Equatable {
         var seen = 0
         for (i, n) in buckets.enumerated() where n > 0 {
             seen += n
-            if seen >= rank { return Self.value(ofBucket: i) }
+            if seen >= rank { return min(slowest, max(fastest, Self.value(ofBucket: i))) }
         }
-        return Self.value(ofBucket: buckets.count - 1)
+        return slowest
     }
 }
