@@ -31,7 +31,8 @@ public final class EndpointPool: @unchecked Sendable {
         public let client: any EmbeddingClient
         public let display: String
         let inputs: Int
-        let started: ContinuousClock.Instant
+        /// `EndpointPool.clock` when it was handed out.
+        let started: Double
     }
 
     public let members: [Member]
@@ -39,7 +40,6 @@ public final class EndpointPool: @unchecked Sendable {
     private let model: ModelConfig
     private let counters: RunCounters
     private let logger: Logger
-    private let epoch = ContinuousClock.now
 
     private let lock = NSLock()
     private var health: [EndpointHealth]
@@ -100,7 +100,12 @@ public final class EndpointPool: @unchecked Sendable {
         members.count == 1 ? members[0].display : "endpoints " + members.map(\.display).joined(separator: ", ")
     }
 
-    private var now: Double { (ContinuousClock.now - epoch).seconds }
+    /// Seconds on a monotonic clock. (Not `ContinuousClock`: subtracting its
+    /// instants trapped in a release build here — "Not enough bits to
+    /// represent a signed value" in `Duration.components`.)
+    static var clock: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
+
+    private var now: Double { Self.clock }
 
     // MARK: Requests
 
@@ -144,7 +149,7 @@ public final class EndpointPool: @unchecked Sendable {
             }
             switch step {
             case .use(let i):
-                return Lease(index: i, client: members[i].client, display: members[i].display, inputs: inputs, started: .now)
+                return Lease(index: i, client: members[i].client, display: members[i].display, inputs: inputs, started: Self.clock)
             case .probe(let i):
                 await probeBack(i)
             case .wait(let seconds):
@@ -160,7 +165,7 @@ public final class EndpointPool: @unchecked Sendable {
     /// spending its own retries (`BatchEmbedder.send`).
     @discardableResult
     public func release(_ lease: Lease, _ outcome: EndpointHealth.Outcome) -> Bool {
-        let seconds = (ContinuousClock.now - lease.started).seconds
+        let seconds = Self.clock - lease.started
         let (out, takenOut, why) = lock.withLock { () -> (Bool, Bool, String?) in
             let i = lease.index
             inFlight[i] -= 1
@@ -210,10 +215,10 @@ public final class EndpointPool: @unchecked Sendable {
         let inputs = Probe.texts.map { model.prefix + $0 }
         counters.add("requests")
         counters.add("inputs_sent", inputs.count)
-        let started = ContinuousClock.now
+        let started = Self.clock
         lock.withLock { stats[i].sent(inputs: inputs.count) }
         func answered(failed: Bool) {
-            let seconds = (ContinuousClock.now - started).seconds
+            let seconds = Self.clock - started
             lock.withLock {
                 stats[i].answered(after: seconds)
                 if failed { stats[i].failed() }
