@@ -10,27 +10,38 @@ import Logging
 /// dropped), and records a short input it rejects as a failed row (never
 /// shortened: a vector for a text nobody wrote would be published).
 public final class BatchEmbedder: Sendable {
-    public let client: any EmbeddingClient
+    /// The endpoints each attempt goes to (issue 16); one for `model.url`.
+    public let pool: EndpointPool
     private let model: ModelConfig
     private let counters: RunCounters
     private let stop: StopSignal
     private let logger: Logger
     private let limit: BatchLimit
-    private let url: String
     /// Splits chunks the server finds too long.
     private let splitter: Chunker
 
-    public init(client: any EmbeddingClient, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit,
+    public init(pool: EndpointPool, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit,
                 splitter: Chunker = Chunker(size: Chunker.minimumSplit, overlap: 0)) {
         self.splitter = splitter
-        self.client = client
+        self.pool = pool
         self.model = model
         self.counters = counters
         self.stop = stop
         self.logger = logger
         self.limit = limit
-        self.url = Endpoint(model: model, apiKey: nil).display
     }
+
+    /// One server: a pool of one endpoint.
+    public convenience init(client: any EmbeddingClient, model: ModelConfig, counters: RunCounters, stop: StopSignal, logger: Logger, limit: BatchLimit,
+                            splitter: Chunker = Chunker(size: Chunker.minimumSplit, overlap: 0)) {
+        let pool = EndpointPool(members: [EndpointPool.Member(display: Endpoint(model: model, apiKey: nil).display, weight: 1,
+                                                              concurrency: model.concurrency, client: client)],
+                                model: model, counters: counters, logger: logger)
+        self.init(pool: pool, model: model, counters: counters, stop: stop, logger: logger, limit: limit, splitter: splitter)
+    }
+
+    /// The first endpoint's client (limits, window, tokenizer).
+    public var client: any EmbeddingClient { pool.preferredClient }
 
     /// Embeds rows; returns stored-ready items and per-row failures. Throws
     /// only for what no retry can fix (server down, wrong dimension).
@@ -49,8 +60,8 @@ public final class BatchEmbedder: Sendable {
         }
         let inputs = rows.map(\.input)
         switch try await send(inputs) {
-        case .vectors(let vectors):
-            return try check(rows, vectors)
+        case .vectors(let vectors, let url):
+            return try check(rows, vectors, from: url)
         case .tooLarge(let message):
             guard rows.count > 1 else {
                 // One input alone is too large (413, or over TEI's max_batch_tokens): split it.
@@ -113,7 +124,7 @@ public final class BatchEmbedder: Sendable {
                 "context size", "context_size", "too many tokens"].contains { m.contains($0) }
     }
 
-    private func check(_ rows: [PendingChunk], _ vectors: [[Float]]) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
+    private func check(_ rows: [PendingChunk], _ vectors: [[Float]], from url: String) throws -> (items: [EmbeddedItem], failures: [FailedItem]) {
         guard vectors.count == rows.count else {
             throw ReindexError.modelResponse(detail: "asked \(url) for \(rows.count) embeddings (got \(vectors.count)) — the server or a proxy in front of it is misbehaving; check its log, then rerun to resume")
         }
@@ -143,55 +154,51 @@ public final class BatchEmbedder: Sendable {
     /// What one logical request came to, after retries: vectors, or the
     /// server's verdict on the inputs.
     enum Answer {
-        case vectors([[Float]])
+        /// The vectors and the endpoint (display URL) that answered.
+        case vectors([[Float]], from: String)
         case tooLarge(String)
         case badInput(String)
     }
 
-    /// One logical request with retries. Gives up with `.modelUnavailable`
-    /// after `max-retries` retries.
+    /// One logical request with retries. Each attempt goes to the endpoint
+    /// the pool picks; an attempt whose endpoint is taken out (or was out)
+    /// is sent to another at once without spending a retry (issue 16). Gives
+    /// up with `.modelUnavailable` after `max-retries` retries, or when the
+    /// pool has no endpoint left.
     func send(_ inputs: [String]) async throws -> Answer {
         var attempt = 0
         var lastProblem = ""
         var lastTooLarge = false
+        var url = pool.members[0].display
         while true {
             try Task.checkCancellation()
             var retryAfter: String?
-            lastTooLarge = false
+            let lease = try await pool.acquire(inputs: inputs.count)
+            url = lease.display
+            counters.add("requests")
+            counters.add("inputs_sent", inputs.count)
+            let result: Attempt
             do {
-                counters.add("requests")
-                counters.add("inputs_sent", inputs.count)
-                let reply = try await client.embed(inputs)
-                switch reply {
-                case .vectors(let v):
-                    return .vectors(v)
-                case .rejected(let status, let message, let after):
-                    switch status {
-                    case 413:
-                        return .tooLarge(message)
-                    case 422 where message.lowercased().contains("batch size") || message.lowercased().contains("batch_size"):
-                        return .tooLarge(message)
-                    case 400, 422:
-                        return .badInput(message)
-                    case 500 where Self.isTooLong(message):
-                        // llama.cpp answers 500 when one input outgrows its batch: an input problem, not an outage.
-                        return .badInput(message)
-                    case 401, 403:
-                        throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (got HTTP \(status): \(message)) — check the key in the environment variable named by model.api-key-env; committed work is kept, rerun to resume")
-                    case 404:
-                        throw ReindexError.modelUnavailable(url: url, detail: "not found (got HTTP 404: \(message)) — check model.url, model.provider and model.name in the job file")
-                    case 408, 425, 429, 500...599:
-                        lastProblem = "HTTP \(status): \(message)"
-                        retryAfter = after
-                    default:
-                        throw ReindexError.modelUnavailable(url: url, detail: "unexpected answer (got HTTP \(status): \(message)) — check model.url and model.provider; committed work is kept, rerun to resume")
-                    }
+                result = try await self.attempt(inputs, on: lease)
+            } catch {
+                // The endpoint answered, and what it said stops the run (401, 404, an unreadable answer).
+                pool.release(lease, .answered)
+                throw error
+            }
+            switch result {
+            case .done(let answer):
+                pool.release(lease, .answered)
+                return answer
+            case .failed(let outcome, let problem, let after, let tooLarge):
+                lastProblem = problem
+                retryAfter = after
+                lastTooLarge = tooLarge
+                if pool.release(lease, outcome) {
+                    // That endpoint is out of rotation: another one gets the request at once, no retry spent.
+                    counters.add("retries")
+                    logger.notice("sending a model request to another endpoint", metadata: ["from": "\(url)", "error": "\(problem)"])
+                    continue
                 }
-            } catch let error as TransportError {
-                lastProblem = error.message
-                // An oversized answer (issue 18) is a server failure like a dropped connection, retried alike;
-                // its message already says what to do.
-                lastTooLarge = error.kind == .tooLarge
             }
             guard attempt < model.maxRetries else {
                 if lastTooLarge {
@@ -204,6 +211,67 @@ public final class BatchEmbedder: Sendable {
             let delay = Self.backoff(attempt: attempt, retryAfter: retryAfter)
             logger.notice("retrying a model request", metadata: ["attempt": "\(attempt)", "delay_s": "\(String(format: "%.2f", delay))", "error": "\(lastProblem)"])
             try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+        }
+    }
+
+    /// What one attempt came to.
+    private enum Attempt {
+        /// Vectors, or the server's verdict on the inputs.
+        case done(Answer)
+        /// Worth retrying: no answer, a 5xx, 408, 425 or 429.
+        case failed(EndpointHealth.Outcome, problem: String, retryAfter: String?, tooLarge: Bool)
+    }
+
+    /// One request to the lease's endpoint. Throws what no retry can fix.
+    private func attempt(_ inputs: [String], on lease: EndpointPool.Lease) async throws -> Attempt {
+        let reply: EmbeddingReply
+        do {
+            reply = try await lease.client.embed(inputs)
+        } catch let error as TransportError {
+            // An oversized answer (issue 18) is a server failure like a dropped connection, retried alike;
+            // its message already says what to do.
+            let outcome: EndpointHealth.Outcome
+            switch error.kind {
+            case .timeout: outcome = .timeout(error.message)
+            case .tooLarge: outcome = .serverError(error.message)
+            case .connect, .dropped, .other: outcome = .connection(error.message)
+            }
+            return .failed(outcome, problem: error.message, retryAfter: nil, tooLarge: error.kind == .tooLarge)
+        }
+        switch reply {
+        case .vectors(let v):
+            return .done(.vectors(v, from: lease.display))
+        case .rejected(let status, let message, let after):
+            let problem = "HTTP \(status): \(message)"
+            switch status {
+            case 500 where Self.isTooLong(message):
+                // llama.cpp answers 500 when one input outgrows its batch: an input problem, not an outage.
+                return .done(.badInput(message))
+            case 408, 500...599:
+                return .failed(.serverError(problem), problem: problem, retryAfter: after, tooLarge: false)
+            case 425, 429:
+                return .failed(.throttled(problem), problem: problem, retryAfter: after, tooLarge: false)
+            default:
+                return .done(try Self.verdict(status: status, message: message, url: lease.display))
+            }
+        }
+    }
+
+    /// What a 4xx answer (other than 408, 425, 429) means for the request.
+    private static func verdict(status: Int, message: String, url: String) throws -> Answer {
+        switch status {
+        case 413:
+            return .tooLarge(message)
+        case 422 where message.lowercased().contains("batch size") || message.lowercased().contains("batch_size"):
+            return .tooLarge(message)
+        case 400, 422:
+            return .badInput(message)
+        case 401, 403:
+            throw ReindexError.modelUnavailable(url: url, detail: "authentication failed (got HTTP \(status): \(message)) — check the key in the environment variable named by model.api-key-env; committed work is kept, rerun to resume")
+        case 404:
+            throw ReindexError.modelUnavailable(url: url, detail: "not found (got HTTP 404: \(message)) — check model.url (or model.endpoints), model.provider and model.name in the job file")
+        default:
+            throw ReindexError.modelUnavailable(url: url, detail: "unexpected answer (got HTTP \(status): \(message)) — check model.url (or model.endpoints) and model.provider; committed work is kept, rerun to resume")
         }
     }
 

@@ -27,8 +27,9 @@ public struct Endpoint: Sendable {
         headers = h
     }
 
-    /// The URL a user sees in messages: never carries credentials.
-    public var display: String { unixSocket.map { "unix:\($0)" } ?? base }
+    /// The URL a user sees in messages: never carries credentials
+    /// (`user:password@` and the query string are left out).
+    public var display: String { unixSocket.map { "unix:\($0)" } ?? HTTPRequest.redacted(base) }
 
     /// Request bodies go through `JSONEncoder`: 93 µs for 100 inputs of ~280
     /// bytes in release mode, against 41 µs for the hand-written writer it

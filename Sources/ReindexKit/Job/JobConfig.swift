@@ -38,7 +38,7 @@ public struct JobConfig: Sendable, Equatable {
         let cwd = FileManager.default.currentDirectoryPath
         if let primary { self.primary = JobConfig.absolute(primary, relativeTo: cwd) }
         if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
-        if let modelURL { self.model.url = modelURL }
+        if let modelURL { self.model.override(url: modelURL) }  // issue 16: also replaces model.endpoints
         FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)  // issue 18
     }
 

@@ -7,7 +7,11 @@ public struct ModelConfig: Sendable, Equatable {
     public enum Provider: String, Sendable, Equatable, CaseIterable { case openai, ollama, tei }
 
     public var provider: Provider
+    /// The one-endpoint form; with `endpoints`, the first endpoint's URL.
     public var url: String
+    /// `model.endpoints` (issue 16): several servers of the same model. Empty
+    /// for the one-endpoint form `url`; `fleet` gives the list either way.
+    public var endpoints: [ModelEndpoint] = []
     public var name: String
     public var dimensions: Int
     public var apiKeyEnv: String?
@@ -45,7 +49,7 @@ public struct ModelConfig: Sendable, Equatable {
         "provider", "url", "name", "dimensions", "api-key-env", "batch-size", "concurrency",
         "max-batch-tokens", "max-retries", "max-input-chars", "timeout", "connect-timeout",
         "prefix", "query-prefix", "dimensions-param", "truncate", "keep-alive", "server", "chunk-tokens", "chunk-overlap",
-        "max-response-bytes",
+        "max-response-bytes", "endpoints",
     ]
 
     static func parse(_ node: Node, reader: YAMLReader, base: String) throws -> ModelConfig {
@@ -55,15 +59,25 @@ public struct ModelConfig: Sendable, Equatable {
         guard let provider = Provider(rawValue: providerText) else {
             throw reader.fail("model.provider", "expected one of openai, ollama, tei (got \"\(providerText)\")")
         }
-        let url = try reader.requiredString(map, "url", prefix: p)
-        guard url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("unix:") else {
-            throw reader.fail("model.url", "expected an http://, https:// or unix:/path URL (got \"\(url)\")")
+        let endpoints = try ModelEndpoint.parseList(map, reader: reader)
+        let url: String
+        switch (map["url"], endpoints) {
+        case (_?, _?):
+            throw reader.fail("model.endpoints", "expected either model.url (one server) or model.endpoints (several), not both (got both) — keep one of the two")
+        case (nil, let list?):
+            url = list[0].url
+        case (nil, nil):
+            throw reader.fail("model.url", "missing; expected the model server's base URL (or model.endpoints, a list of several servers of the same model)")
+        case (_?, nil):
+            url = try reader.requiredString(map, "url", prefix: p)
+            try ModelEndpoint.checkURL(url, key: "model.url", reader: reader)
         }
         let name = try reader.requiredString(map, "name", prefix: p)
         guard let dimensions = try reader.optionalInt(map, "dimensions", prefix: p, range: 1...65_536) else {
             throw reader.fail("model.dimensions", "missing; expected the model's vector dimension, e.g. 384")
         }
         var model = ModelConfig(provider: provider, url: url, name: name, dimensions: dimensions)
+        model.endpoints = endpoints ?? []
         if let env = try reader.optionalString(map, "api-key-env", prefix: p) {
             guard env.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) != nil else {
                 throw reader.fail("model.api-key-env", "expected the NAME of an environment variable, not the key itself")
@@ -96,6 +110,93 @@ public struct ModelConfig: Sendable, Equatable {
     public func apiKey(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let env = apiKeyEnv, let key = environment[env], !key.isEmpty else { return nil }
         return key
+    }
+}
+
+// MARK: - Several endpoints (issue 16)
+
+/// One entry of `model.endpoints`: a base URL, its share of the work
+/// (`weight`) and its requests in flight (`concurrency`, default
+/// `model.concurrency`). One provider and one model for all.
+public struct ModelEndpoint: Sendable, Equatable {
+    public var url: String
+    public var weight: Double = 1
+    public var concurrency: Int?
+
+    public init(url: String, weight: Double = 1, concurrency: Int? = nil) {
+        self.url = url
+        self.weight = weight
+        self.concurrency = concurrency
+    }
+
+    static let keys: Set<String> = ["url", "weight", "concurrency"]
+
+    static func checkURL(_ url: String, key: String, reader: YAMLReader) throws {
+        guard url.hasPrefix("http://") || url.hasPrefix("https://") || url.hasPrefix("unix:") else {
+            throw reader.fail(key, "expected an http://, https:// or unix:/path URL (got \"\(HTTPRequest.redacted(url))\")")
+        }
+    }
+
+    /// `model.endpoints`, nil when the key is absent. Each entry is a URL or
+    /// a mapping `{url, weight, concurrency}`; URLs are unique.
+    static func parseList(_ map: Node.Mapping, reader: YAMLReader) throws -> [ModelEndpoint]? {
+        guard let node = map["endpoints"] else { return nil }
+        guard let list = node.sequence, !list.isEmpty else {
+            throw reader.fail("model.endpoints", "expected a non-empty list of base URLs, each a string or a mapping with url, weight, concurrency (got \(reader.describe(node)))")
+        }
+        var out: [ModelEndpoint] = []
+        for (i, item) in list.enumerated() {
+            let key = "model.endpoints[\(i)]"
+            var endpoint: ModelEndpoint
+            switch item {
+            case .scalar(let s):
+                endpoint = ModelEndpoint(url: try reader.expand(s.string, key: key))
+            case .mapping:
+                let entry = try reader.mapping(item, key: key, allowed: keys)
+                endpoint = ModelEndpoint(url: try reader.requiredString(entry, "url", prefix: key))
+                endpoint.weight = try reader.optionalDouble(entry, "weight", prefix: key, range: 0.001...1_000) ?? 1
+                endpoint.concurrency = try reader.optionalInt(entry, "concurrency", prefix: key, range: 1...64)
+            default:
+                throw reader.fail(key, "expected a URL or a mapping with url, weight, concurrency (got \(reader.describe(item)))")
+            }
+            try checkURL(endpoint.url, key: key, reader: reader)
+            if let first = out.firstIndex(where: { Self.same($0.url, endpoint.url) }) {
+                throw reader.fail(key, "the same server twice (got \"\(HTTPRequest.redacted(endpoint.url))\", already model.endpoints[\(first)]) — list each server once; use weight to give it a larger share")
+            }
+            out.append(endpoint)
+        }
+        return out
+    }
+
+    static func same(_ a: String, _ b: String) -> Bool {
+        func norm(_ s: String) -> String { var t = s; while t.hasSuffix("/") { t.removeLast() }; return t }
+        return norm(a) == norm(b)
+    }
+}
+
+extension ModelConfig {
+    /// The endpoints a run uses: `endpoints`, or the one `url`.
+    public var fleet: [ModelEndpoint] { endpoints.isEmpty ? [ModelEndpoint(url: url)] : endpoints }
+
+    /// Requests in flight to one endpoint: its own `concurrency`, else `model.concurrency`.
+    public func concurrency(of endpoint: ModelEndpoint) -> Int { endpoint.concurrency ?? concurrency }
+
+    /// Requests in flight across the fleet: the sum of every endpoint's.
+    public var totalConcurrency: Int { fleet.reduce(0) { $0 + concurrency(of: $1) } }
+
+    /// This configuration for one endpoint alone (what its client is built from).
+    public func serving(_ endpoint: ModelEndpoint) -> ModelConfig {
+        var one = self
+        one.url = endpoint.url
+        one.endpoints = []
+        one.concurrency = concurrency(of: endpoint)
+        return one
+    }
+
+    /// `--model-url`: one endpoint, replacing `url` or `endpoints`.
+    public mutating func override(url: String) {
+        self.url = url
+        endpoints = []
     }
 }
 

@@ -39,7 +39,10 @@ struct EmbedStage {
         var result = Embedded()
         result.probes = probes.isEmpty ? try await Probe.embed(Probe.texts, model: model, embedder: session.embedder) : probes
         let pending = try work.pendingCount()
-        let progress = ProgressReporter(mode: progressMode, logger: logger)
+        let pool = session.pool
+        var detail: (@Sendable () -> String)?
+        if pool.isFleet { detail = { @Sendable in pool.progressDetail() } }
+        let progress = ProgressReporter(mode: progressMode, logger: logger, detail: detail)
         progress.start(total: pending.chunks)
         logger.info("embedding", metadata: ["chunks": "\(pending.chunks)"])
         let loop: Loop
@@ -74,7 +77,7 @@ struct EmbedStage {
     private func embedPending(work store: WorkFile, tokenLimit: Int, progress: ProgressReporter) async throws -> Loop {
         var outcome = Loop()
         let limit = session.limit
-        let concurrency = model.concurrency
+        let concurrency = session.pool.totalConcurrency  // issue 16: the sum over the endpoints
         try await withThrowingTaskGroup(of: Child.self) { group in
             var inFlight = 0
             var buffer: [PendingChunk] = []

@@ -98,16 +98,37 @@ struct PlanStage {
     /// live file. Embeds the probe texts (returned for the new file's meta)
     /// and compares them with the stored ones; on drift, stops (exit 65) or,
     /// with `--on-model-change=full`, turns the plan into a full rebuild.
+    ///
+    /// With several endpoints (issue 16) every endpoint answers the probes
+    /// before it gets rows (`EndpointPool.admit`): one that disagrees with the
+    /// reference is refused for the run; drift is when all of them disagree
+    /// with the live file.
     func confirmModel(_ plan: Plan, work: WorkFile, model session: ModelSession, scans: ScanResult) async throws -> (Plan, [Probe]) {
-        guard let live = plan.live else { return (try await measureChunking(plan, session), []) }
-        let probes = try await Probe.embed(Probe.texts, model: job.model, embedder: session.embedder)
-        guard let drift = Probe.drift(stored: Probe.decode(live[.probes] ?? ""), fresh: probes) else {
+        let fleet = session.pool.isFleet
+        guard let live = plan.live else {
+            var probes: [Probe] = []
+            if fleet, case .agreed(let p) = try await session.pool.admit(stored: []) { probes = p }
+            return (try await measureChunking(plan, session), probes)
+        }
+        var probes: [Probe]
+        let drift: String?
+        if fleet {
+            switch try await session.pool.admit(stored: Probe.decode(live[.probes] ?? "")) {
+            case .agreed(let p): (probes, drift) = (p, nil)
+            case .drift(let d): (probes, drift) = ([], d)
+            }
+        } else {
+            probes = try await Probe.embed(Probe.texts, model: job.model, embedder: session.embedder)
+            drift = Probe.drift(stored: Probe.decode(live[.probes] ?? ""), fresh: probes)
+        }
+        guard let drift else {
             return (try await measureChunking(plan, session), probes)
         }
         switch options.onModelChange {
         case .stop:
-            throw ReindexError.modelDrift(detail: "\(drift) — mixing old and new vectors would break retrieval; rerun with --on-model-change=full to rebuild everything with the new model, or point model.url back at the old one")
+            throw ReindexError.modelDrift(detail: "\(drift) — mixing old and new vectors would break retrieval; rerun with --on-model-change=full to rebuild everything with the new model, or point \(fleet ? "model.endpoints" : "model.url") back at the old one")
         case .full:
+            if fleet { probes = session.pool.rebase() }
             logger.warning("model changed; rebuilding everything (--on-model-change=full)", metadata: ["detail": "\(drift)"])
             work.detachLive()
             var full = plan

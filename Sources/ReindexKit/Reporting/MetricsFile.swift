@@ -33,6 +33,7 @@ public enum MetricsFile {
             metric("reindex_last_run_requests", "Model requests of the last run.", "gauge", [(label, Double(s.requests))])
             metric("reindex_failed_items", "Rows the model rejected, listed in the vector file's failures table.", "gauge", [(label, Double(s.failed))])
             metric("reindex_last_run_published", "1 when the last run published a new file.", "gauge", [(label, s.published ? 1 : 0)])
+            endpointMetrics(s.endpoints, label: label, metric)
         }
         let text = lines.joined(separator: "\n") + "\n"
         let tmp = path + ".tmp.\(getpid())"
@@ -72,6 +73,23 @@ public enum MetricsFile {
             }
         }
         ok = true
+    }
+
+    /// issue 16: per model endpoint, labelled with its URL (no credentials).
+    static func endpointMetrics(_ endpoints: [EndpointSummary], label: String,
+                                _ metric: (String, String, String, [(String, Double)]) -> Void) {
+        guard !endpoints.isEmpty else { return }
+        func each(_ value: (EndpointSummary) -> Double?) -> [(String, Double)] {
+            endpoints.compactMap { e in
+                value(e).map { ("\(label),endpoint=\"\(e.url.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\"", $0) }
+            }
+        }
+        metric("reindex_endpoint_requests", "Model requests of the last run per endpoint (batches and drift probes).", "gauge", each { Double($0.requests) })
+        metric("reindex_endpoint_inputs", "Inputs sent in the last run per endpoint.", "gauge", each { Double($0.inputs) })
+        metric("reindex_endpoint_failures", "Requests of the last run per endpoint without a usable answer (connection errors, timeouts, 5xx, 429).", "gauge", each { Double($0.failures) })
+        metric("reindex_endpoint_latency_mean_seconds", "Mean latency of the endpoint's answers in the last run.", "gauge", each { $0.meanMs.map { $0 / 1000 } })
+        metric("reindex_endpoint_latency_p95_seconds", "95th percentile latency of the endpoint's answers in the last run.", "gauge", each { $0.p95Ms.map { $0 / 1000 } })
+        metric("reindex_endpoint_up", "1 when the endpoint was in rotation at the end of the last run; 0 when out, refused or unused.", "gauge", each { $0.state == "healthy" ? 1 : 0 })
     }
 
     static func previousValue(path: String, metric: String) -> Double? {

@@ -14,10 +14,13 @@ public final class ProgressReporter: @unchecked Sendable {
     private let tty: Bool
     private let mode: Mode
     private let logger: Logger
+    /// issue 16: the per-endpoint part of the line (several endpoints), nil otherwise.
+    private let detail: (@Sendable () -> String)?
 
-    public init(mode: Mode, logger: Logger) {
+    public init(mode: Mode, logger: Logger, detail: (@Sendable () -> String)? = nil) {
         self.mode = mode
         self.logger = logger
+        self.detail = detail
         self.tty = isatty(STDERR_FILENO) == 1
     }
 
@@ -58,10 +61,13 @@ public final class ProgressReporter: @unchecked Sendable {
             let width = 30
             let filled = Int(pct * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let line = String(format: "\r%@ %d/%d %3.0f%% %6.0f items/s ETA %@ ", bar, done, total, pct * 100, rate, Self.clock(eta))
+            var line = String(format: "\r%@ %d/%d %3.0f%% %6.0f items/s ETA %@ ", bar, done, total, pct * 100, rate, Self.clock(eta))
+            if let detail { line += "| \(detail()) \u{1B}[K" }
             FileHandle.standardError.write(Data((line + (final ? "\n" : "")).utf8))
         } else {
-            logger.info("progress", metadata: ["done": "\(done)", "total": "\(total)", "items_per_s": "\(Int(rate))", "eta_s": "\(Int(eta))"])
+            var metadata: Logger.Metadata = ["done": "\(done)", "total": "\(total)", "items_per_s": "\(Int(rate))", "eta_s": "\(Int(eta))"]
+            if let detail { metadata["endpoints"] = "\(detail())" }
+            logger.info("progress", metadata: metadata)
         }
     }
 

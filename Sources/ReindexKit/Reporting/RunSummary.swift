@@ -16,6 +16,8 @@ public struct RunSummary: Sendable {
     public var stages: [String: Double] = [:]
     public var longestReadMs = 0.0
     public var runID = ""
+    /// issue 16: each model endpoint, in the order the job lists them.
+    public var endpoints: [EndpointSummary] = []
 
     public init(mode: RunMode, output: String) {
         self.mode = mode
@@ -55,6 +57,7 @@ public struct RunSummary: Sendable {
         }
         lines.append(String(format: "  total: %d chunks embedded, %d reused; %d rows removed, %d failed; %d requests, %d retries; %.2f s, %.0f items/s",
                             embedded, reused, removed, failed, requests, retries, durationSeconds, itemsPerSecond))
+        if endpoints.count > 1 { lines += endpoints.map(\.text) }
         if let chunking { lines.append("  chunks: \(chunking)\(splitChunks > 0 ? "; \(splitChunks) chunks the server found too long were split — the chunk size or window is wrong for this server" : "")") }
         for f in failures.prefix(20) {
             lines.append("  failed: \(f.source) \(f.sourceID): \(f.error)")
@@ -72,6 +75,7 @@ extension RunSummary: Encodable {
         case changed, truncated, requests, retries, sources, failures, note
         case fullReason = "full_reason", runID = "run_id", carriedOver = "carried_over", durationSeconds = "duration_s"
         case itemsPerSecond = "items_per_s", stages = "stages_s", longestReadMs = "longest_read_ms", exitCode = "exit_code"
+        case endpoints
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -110,5 +114,6 @@ extension RunSummary: Encodable {
         try c.encode((longestReadMs * 10).rounded() / 10, forKey: .longestReadMs)
         try c.encode(Int(exitCode), forKey: .exitCode)
         try c.encode(note, forKey: .note)  // null when there is none
+        try c.encode(endpoints, forKey: .endpoints)  // issue 16
     }
 }

@@ -57,6 +57,21 @@ public struct HTTPResponse: Sendable {
 
 /// A request that got no HTTP answer. `message` never contains headers, so no
 /// API key can leak through it.
+extension HTTPRequest {
+    /// A URL as messages show it: no `user:password@` and no query string
+    /// (where some APIs take a key), so no credential reaches a log, an error
+    /// or a summary (issue 16: endpoints may carry them).
+    public static func redacted(_ url: String) -> String {
+        var u = url
+        if let q = u.firstIndex(where: { $0 == "?" || $0 == "#" }) { u = String(u[..<q]) }
+        guard let scheme = u.range(of: "://") else { return u }
+        let rest = u[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return u }
+        return String(u[..<scheme.upperBound]) + "***@" + String(rest[rest.index(after: at)...])
+    }
+}
+
 public struct TransportError: Error, Sendable, CustomStringConvertible {
     /// `tooLarge`: the answer outgrew `maxResponseBytes` or `maxHeaderBytes`
     /// and was cut off; a server failure, retried like the others.
@@ -228,7 +243,7 @@ private final class Transfer: @unchecked Sendable {
     init(_ request: HTTPRequest) throws {
         guard let easy = curl_easy_init() else { throw TransportError(kind: .other, message: "curl_easy_init failed") }
         self.easy = easy
-        self.target = request.unixSocket.map { "unix:\($0)" } ?? request.url
+        self.target = request.unixSocket.map { "unix:\($0)" } ?? HTTPRequest.redacted(request.url)
         self.maxBody = request.maxResponseBytes
         self.maxHeaders = request.maxHeaderBytes
         _ = ccurl_easy_setopt_string(easy, CURLOPT_URL, request.url)
