@@ -29,6 +29,9 @@ public struct JobConfig: Sendable, Equatable {
     public var model: ModelConfig
     // issue 18: `output-mode`, the mode of the vector file, `.prev` and work files; nil = from the primary.
     public var outputMode: mode_t? = nil
+    /// `max-row-bytes`: a row whose text is larger is never loaded; it is
+    /// recorded in `failures` (memory stays bounded whatever a row holds).
+    public var maxRowBytes: Int = 64 << 20
 
     /// The attributes every source declares (issue 14), sorted by name.
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
@@ -69,7 +72,7 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
         }
         let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model",
-                                                                              "output-mode"])  // issue 18
+                                                                              "output-mode", "max-row-bytes"])
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         let name = try reader.requiredString(top, "name")
@@ -118,6 +121,7 @@ public struct JobConfig: Sendable, Equatable {
             }
             job.outputMode = mode
         }
+        job.maxRowBytes = try reader.optionalInt(top, "max-row-bytes", range: 1_024...(1 << 40)) ?? job.maxRowBytes
         return job
     }
 

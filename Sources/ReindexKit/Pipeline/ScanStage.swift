@@ -20,7 +20,7 @@ struct ScanStage {
     func run(checkStop: () throws -> Void = {}, stage: (String, [ScannedRow]) async throws -> Void) async throws -> ScanResult {
         var result = ScanResult()
         for source in job.sources {
-            result.counts[source.name] = try await scanner.scan(source, model: job.model) { rows in
+            result.counts[source.name] = try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes) { rows in
                 try checkStop()
                 try await stage(source.name, rows)
             }

@@ -93,7 +93,7 @@ enum StagingArea {
         try db.execute(sql: """
             INSERT OR REPLACE INTO scan.chunks(source, source_id, chunk, span_start, span_end, hash, input)
             SELECT r.source, r.source_id, 0, 0, length(r.input) - \(prefixLength), r.hash, r.input FROM scan.rows r
-            WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND NOT (\(whole))
+            WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND length(r.input) > 0 AND NOT (\(whole))
             """)
     }
 
@@ -108,8 +108,13 @@ enum StagingArea {
             ORDER BY r.rowid LIMIT ?
             """, arguments: [rowid, limit])
         var out: [(rowid: Int64, source: String, row: ScannedRow)] = []
+        var held = 0
         while let r = try rows.next() {
-            out.append((r[0], r[1], ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5], attributes: [])))
+            let row = ScannedRow(sourceID: r[2], hash: r[3], input: r[4], truncated: r[5], attributes: [])
+            out.append((r[0], r[1], row))
+            // Memory bounded in bytes, not rows: a page of long documents stops early.
+            held += row.input.utf8.count
+            if held >= SourceScanner.pageBytes { break }
         }
         return out
     }
@@ -179,7 +184,7 @@ public final class ScratchComparison: Sendable {
         for row in try queue.read({ db in
             try Row.fetchAll(db, sql: """
                 SELECT r.source, count(*), coalesce(sum(length(r.input)), 0) FROM scan.rows r
-                WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND NOT (\(whole)) AND NOT (\(inLive))
+                WHERE length(r.input) - \(prefixLength) <= \(chunking.size) AND length(r.input) > 0 AND NOT (\(whole)) AND NOT (\(inLive))
                 GROUP BY r.source
                 """)
         }) {

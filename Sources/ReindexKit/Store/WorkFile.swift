@@ -104,6 +104,10 @@ public final class WorkFile: Sendable {
     public func stage(source: String, rows: [ScannedRow]) async throws {
         let attributes = self.attributes
         try await queue.write { db in try StagingArea.stage(db, source: source, rows: rows, attributes: attributes) }
+        // A row over max-row-bytes is staged empty (never chunked) and is a failure of this run.
+        let oversized = rows.compactMap { r in r.oversizedBytes.map { FailedItem(source: source, sourceID: r.sourceID,
+            error: "the row's text is \($0) bytes, over max-row-bytes — it was not loaded; raise max-row-bytes in the job file or shorten the row") } }
+        if !oversized.isEmpty { try await write(items: [], failures: oversized) }
     }
 
     /// The attributes' types from the staged values (`AttributeColumn.resolve`).
@@ -189,8 +193,11 @@ public final class WorkFile: Sendable {
                     ORDER BY l.id;
                     INSERT OR IGNORE INTO work_copied(id)
                     SELECT m.id FROM temp.reuse t JOIN live.items l ON l.rowid = t.lid JOIN main.items m ON m.source = l.source AND m.source_id = l.source_id;
-                    INSERT OR IGNORE INTO main.failures SELECT f.* FROM live.failures f
-                    WHERE EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = f.source AND r.source_id = f.source_id);
+                    INSERT INTO main.failures(source, source_id, error, attempts, last_attempt_at)
+                    SELECT f.source, f.source_id, f.error, f.attempts, f.last_attempt_at FROM live.failures f
+                    WHERE EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = f.source AND r.source_id = f.source_id)
+                    ON CONFLICT(source, source_id) DO UPDATE SET attempts = main.failures.attempts + excluded.attempts
+                    WHERE main.failures.last_attempt_at > excluded.last_attempt_at;
                     DROP TABLE temp.reuse;
                     """, arguments: [VectorFileFormat.embeddingBytes(dimensions: dimensions)])
             }
