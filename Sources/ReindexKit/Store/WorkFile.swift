@@ -155,7 +155,9 @@ public final class WorkFile: Sendable {
 
     /// Copies every chunk of the rows the live file holds whole (see
     /// `reusableWhole`), keeping their ids (the rowids an application may
-    /// cache) when free, and the live file's failures of rows still staged.
+    /// cache) when free, and the live file's failures of rows still staged
+    /// (a row that already failed in this run adds the live file's attempts;
+    /// one copied by an interrupted attempt of this run does not again).
     /// Two inserts, ids that are free first: one `INSERT … SELECT CASE WHEN
     /// EXISTS(id)` evaluates every EXISTS before inserting, so a row given a
     /// new id could take a later row's (found by the torture test).
@@ -197,7 +199,7 @@ public final class WorkFile: Sendable {
                     SELECT f.source, f.source_id, f.error, f.attempts, f.last_attempt_at FROM live.failures f
                     WHERE EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = f.source AND r.source_id = f.source_id)
                     ON CONFLICT(source, source_id) DO UPDATE SET attempts = main.failures.attempts + excluded.attempts
-                    WHERE main.failures.last_attempt_at > excluded.last_attempt_at;
+                    WHERE main.failures.last_attempt_at >= (SELECT CAST(value AS INTEGER) FROM work_state WHERE key = 'started_at');
                     DROP TABLE temp.reuse;
                     """, arguments: [VectorFileFormat.embeddingBytes(dimensions: dimensions)])
             }
