@@ -40,7 +40,7 @@ public enum Doctor {
             lines.append("  lock:      free")
         }
         lines.append("  previous:  \(FileOps.exists(paths.prev) ? paths.prev + " (reindex rollback restores it)" : "none")")
-        // issue 18: derived files never more readable than the primary (DESIGN.md invariant 9).
+        // derived files never more readable than the primary (DESIGN.md invariant 9).
         let wider = [paths.output, paths.prev].compactMap { FilePermissions.warning($0, primary: job.primary) }
         lines.append(wider.isEmpty ? "  permissions: no derived file is more readable than the primary (good)" : wider.map { "  permissions: WARNING \($0)" }.joined(separator: "\n"))
         return lines.joined(separator: "\n")

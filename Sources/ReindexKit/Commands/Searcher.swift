@@ -18,7 +18,7 @@ public final class Searcher: Sendable {
         self.environment = environment
     }
 
-    /// `scope`: `--where` conditions (all must hold) and `--or-null` names (issue 14).
+    /// `scope`: `--where` conditions (all must hold) and `--or-null` names.
     public func search(_ text: String, k: Int, where filters: [AttributeFilter] = [], orNull: [String] = []) async throws -> SearchReport {
         try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
         let path = job.output

@@ -189,7 +189,7 @@ public final class Verifier: Sendable {
                 report.note("vec_items not checked: the sqlite-vec extension was not found or did not load (pass --sqlite-vec or set SQLITE_VEC_PATH)")
             }
         }
-        // issue 18: a warning, not a problem (DESIGN.md invariant 9).
+        // a warning, not a problem (DESIGN.md invariant 9).
         if let wider = FilePermissions.warning(job.output, primary: job.primary) { report.note("permissions: \(wider)") }
     }
 }

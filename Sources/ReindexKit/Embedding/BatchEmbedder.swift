@@ -10,7 +10,7 @@ import Logging
 /// dropped), and records a short input it rejects as a failed row (never
 /// shortened: a vector for a text nobody wrote would be published).
 public final class BatchEmbedder: Sendable {
-    /// The endpoints each attempt goes to (issue 16); one for `model.url`.
+    /// The endpoints each attempt goes to; one for `model.url`.
     public let pool: EndpointPool
     private let model: ModelConfig
     private let counters: RunCounters
@@ -162,7 +162,7 @@ public final class BatchEmbedder: Sendable {
 
     /// One logical request with retries. Each attempt goes to the endpoint
     /// the pool picks; an attempt whose endpoint is taken out (or was out)
-    /// is sent to another at once without spending a retry (issue 16). Gives
+    /// is sent to another at once without spending a retry. Gives
     /// up with `.modelUnavailable` after `max-retries` retries, or when the
     /// pool has no endpoint left.
     func send(_ inputs: [String]) async throws -> Answer {
@@ -228,7 +228,7 @@ public final class BatchEmbedder: Sendable {
         do {
             reply = try await lease.client.embed(inputs)
         } catch let error as TransportError {
-            // An oversized answer (issue 18) is a server failure like a dropped connection, retried alike;
+            // An oversized answer is a server failure like a dropped connection, retried alike;
             // its message already says what to do.
             let outcome: EndpointHealth.Outcome
             switch error.kind {

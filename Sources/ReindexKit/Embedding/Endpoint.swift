@@ -7,7 +7,7 @@ public struct Endpoint: Sendable {
     public var timeout: Double
     public var connectTimeout: Double
     public var headers: [String]
-    /// issue 18: the bound of an embedding answer (`ModelConfig.responseLimit`).
+    /// the bound of an embedding answer (`ModelConfig.responseLimit`).
     public var responseLimit: Int
 
     public init(model: ModelConfig, apiKey: String?) {
@@ -49,7 +49,7 @@ public struct Endpoint: Sendable {
     func request(path: String, body: some Encodable) throws -> HTTPRequest {
         var request = request(path: path, method: "POST")
         request.body = try Self.encoder.encode(body)
-        request.maxResponseBytes = responseLimit  // issue 18
+        request.maxResponseBytes = responseLimit
         return request
     }
 

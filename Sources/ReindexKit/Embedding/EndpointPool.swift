@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// The model servers of a job (`model.url`, or `model.endpoints`: several
-/// servers of one model) and which one gets each request (issue 16).
+/// servers of one model) and which one gets each request.
 ///
 /// `acquire` hands out the least-loaded healthy endpoint (requests in flight
 /// ÷ weight, each within its own concurrency); `release` records what the

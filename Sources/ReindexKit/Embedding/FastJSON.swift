@@ -273,7 +273,7 @@ private struct JSONParser {
                         if (0xDC00..<0xE000).contains(low) {
                             scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
                         } else {
-                            index = high  // not a pair (found by fuzzing, issue 18): the next escape stands alone
+                            index = high  // not a pair (found by fuzzing): the next escape stands alone
                         }
                     }
                     out.append(contentsOf: Array(String(Unicode.Scalar(scalar) ?? "\u{FFFD}").utf8))

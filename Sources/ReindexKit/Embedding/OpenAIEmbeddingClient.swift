@@ -93,7 +93,7 @@ public final class OpenAIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
         }
         var out = [[Float]](repeating: [], count: count)
         for (position, entry) in data.enumerated() {
-            // Range-checked as a Double first: Int(1e80) traps (found by fuzzing, issue 18).
+            // Range-checked as a Double first: Int(1e80) traps (found by fuzzing).
             let rawIndex = entry["index"]?.doubleValue ?? Double(position)
             guard rawIndex >= 0, rawIndex < Double(count) else {
                 throw ReindexError.modelResponse(detail: "embedding index out of range (got \(rawIndex == rawIndex.rounded() && abs(rawIndex) < 1e15 ? String(Int64(rawIndex)) : String(rawIndex)) for \(count) inputs) — check that the server behind model.url speaks provider: openai (or change model.provider); then rerun to resume")

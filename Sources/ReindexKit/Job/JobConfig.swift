@@ -27,13 +27,13 @@ public struct JobConfig: Sendable, Equatable {
     public var index: IndexMode
     public var sources: [Source]
     public var model: ModelConfig
-    // issue 18: `output-mode`, the mode of the vector file, `.prev` and work files; nil = from the primary.
+    // `output-mode`, the mode of the vector file, `.prev` and work files; nil = from the primary.
     public var outputMode: mode_t? = nil
     /// `max-row-bytes`: a row whose text is larger is never loaded; it is
     /// recorded in `failures` (memory stays bounded whatever a row holds).
     public var maxRowBytes: Int = 64 << 20
 
-    /// The attributes every source declares (issue 14), sorted by name.
+    /// The attributes every source declares, sorted by name.
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
 
     /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
@@ -41,8 +41,8 @@ public struct JobConfig: Sendable, Equatable {
         let cwd = FileManager.default.currentDirectoryPath
         if let primary { self.primary = JobConfig.absolute(primary, relativeTo: cwd) }
         if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
-        if let modelURL { self.model.override(url: modelURL) }  // issue 16: also replaces model.endpoints
-        FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)  // issue 18
+        if let modelURL { self.model.override(url: modelURL) }  // also replaces model.endpoints
+        FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)
     }
 
     /// Reads and validates a job file.
@@ -55,7 +55,7 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.usage("job file \(path): cannot read it (\(error.localizedDescription)) — pass an existing YAML file with --job")
         }
         let job = try parse(yaml: text, file: url.standardizedFileURL.path, environment: environment)
-        FilePermissions.adopt(primary: job.primary, explicitMode: job.outputMode)  // issue 18
+        FilePermissions.adopt(primary: job.primary, explicitMode: job.outputMode)
         return job
     }
 
@@ -114,7 +114,7 @@ public struct JobConfig: Sendable, Equatable {
         }
         let model = try ModelConfig.parse(modelNode, reader: reader, base: base)
         var job = JobConfig(file: file, name: name, primary: primary, output: output, index: index, sources: sources, model: model)
-        // issue 18: least privilege for derived files.
+        // least privilege for derived files.
         if let text = try reader.optionalString(top, "output-mode") {
             guard let mode = FilePermissions.parseMode(text) else {
                 throw ReindexError.jobFile(file: file, key: "output-mode", detail: "expected an octal mode in quotes that lets the owner read and write and nobody else write, such as \"0600\" or \"0640\" (got \"\(text)\")")

@@ -9,7 +9,7 @@ public struct ModelConfig: Sendable, Equatable {
     public var provider: Provider
     /// The one-endpoint form; with `endpoints`, the first endpoint's URL.
     public var url: String
-    /// `model.endpoints` (issue 16): several servers of the same model. Empty
+    /// `model.endpoints`: several servers of the same model. Empty
     /// for the one-endpoint form `url`; `fleet` gives the list either way.
     public var endpoints: [ModelEndpoint] = []
     public var name: String
@@ -42,7 +42,7 @@ public struct ModelConfig: Sendable, Equatable {
     /// Ollama `keep_alive`.
     public var keepAlive: String?
     public var server: ManagedServerConfig?
-    // issue 18 (bounded answers): `model.max-response-bytes`, nil = `responseLimit`'s estimate.
+    // bounded answers: `model.max-response-bytes`, nil = `responseLimit`'s estimate.
     public var maxResponseBytes: Int?
 
     static let keys: Set<String> = [
@@ -98,7 +98,7 @@ public struct ModelConfig: Sendable, Equatable {
         model.dimensionsParam = try reader.optionalBool(map, "dimensions-param", prefix: p) ?? false
         model.truncate = try reader.optionalBool(map, "truncate", prefix: p)
         model.keepAlive = try reader.optionalString(map, "keep-alive", prefix: p)
-        // issue 18: the largest answer an embedding request may get.
+        // the largest answer an embedding request may get.
         model.maxResponseBytes = try reader.optionalInt(map, "max-response-bytes", prefix: p, range: 1_024...(1 << 40))
         if let serverNode = map["server"] {
             model.server = try ManagedServerConfig.parse(serverNode, reader: reader, base: base)
@@ -113,7 +113,7 @@ public struct ModelConfig: Sendable, Equatable {
     }
 }
 
-// MARK: - Several endpoints (issue 16)
+// MARK: - Several endpoints
 
 /// One entry of `model.endpoints`: a base URL, its share of the work
 /// (`weight`) and its requests in flight (`concurrency`, default
@@ -200,7 +200,7 @@ extension ModelConfig {
     }
 }
 
-// MARK: - Bounded answers (issue 18; DESIGN.md invariant 10)
+// MARK: - Bounded answers (DESIGN.md invariant 10)
 
 extension ModelConfig {
     /// The largest body one embedding request of this job can legitimately

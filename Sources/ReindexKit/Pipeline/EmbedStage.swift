@@ -77,7 +77,7 @@ struct EmbedStage {
     private func embedPending(work store: WorkFile, tokenLimit: Int, progress: ProgressReporter) async throws -> Loop {
         var outcome = Loop()
         let limit = session.limit
-        let concurrency = session.pool.totalConcurrency  // issue 16: the sum over the endpoints
+        let concurrency = session.pool.totalConcurrency  // the sum over the endpoints
         try await withThrowingTaskGroup(of: Child.self) { group in
             var inFlight = 0
             var buffer: [PendingChunk] = []

@@ -16,7 +16,7 @@ public struct Plan: Sendable {
     /// How rows are cut into chunks: the live file's when the run builds on
     /// it, else from the job's settings and what the server says.
     public var chunking: ChunkSettings
-    /// The job's attributes with their types, from the scan (issue 14).
+    /// The job's attributes with their types, from the scan.
     public var attributes: [AttributeColumn] = []
 
     public var isFull: Bool { mode == .full }

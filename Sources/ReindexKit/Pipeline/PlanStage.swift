@@ -99,7 +99,7 @@ struct PlanStage {
     /// and compares them with the stored ones; on drift, stops (exit 65) or,
     /// with `--on-model-change=full`, turns the plan into a full rebuild.
     ///
-    /// With several endpoints (issue 16) every endpoint answers the probes
+    /// With several endpoints every endpoint answers the probes
     /// before it gets rows (`EndpointPool.admit`): one that disagrees with the
     /// reference is refused for the run; drift is when all of them disagree
     /// with the live file.

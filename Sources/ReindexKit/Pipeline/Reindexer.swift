@@ -84,7 +84,7 @@ public final class Reindexer: Sendable {
                 work.close()
                 Checkpoint.discard(location.workPath)
                 summary.note = "no changes since the last run; the live file is current"
-                summary.endpoints = model.pool.report()  // issue 16
+                summary.endpoints = model.pool.report()
                 return summary.finished(clock: clock)
             }
             try checkStop()
@@ -102,7 +102,7 @@ public final class Reindexer: Sendable {
             clock.lap("verify")
 
             summary.record(reuse: reuse, accounting: accounting, counters: model.counters)
-            summary.endpoints = model.pool.report()  // issue 16
+            summary.endpoints = model.pool.report()
             summary.note = index.note
             summary = summary.finished(clock: clock)
             let meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,

@@ -11,7 +11,7 @@ public struct SourcePlan: Sendable, Equatable {
     public var added = 0
     public var changed = 0
     public var removed = 0
-    /// Rows whose attributes alone changed: updated without embedding (issue 14).
+    /// Rows whose attributes alone changed: updated without embedding.
     public var attributesChanged = 0
     /// Characters of model input to embed (for the token estimate): from the
     /// diff for a run, from the chunks themselves for a dry run.

@@ -10,7 +10,7 @@ public struct ScannedRow: Sendable {
     public var hash: Data
     public var input: String
     public var truncated: Bool
-    /// The row's attribute values, in the job's order (issue 14).
+    /// The row's attribute values, in the job's order.
     public var attributes: [DatabaseValue] = []
     /// Set when the row's text was over `max-row-bytes` and not loaded: the
     /// row is staged with an empty input and recorded as failed.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One model endpoint in a run summary (`endpoints` of the JSON summary, in
-/// the order the job lists them) and in the metrics file (issue 16).
+/// the order the job lists them) and in the metrics file.
 public struct EndpointSummary: Sendable, Equatable, Encodable {
     /// The URL without credentials (`Endpoint.display`).
     public var url: String

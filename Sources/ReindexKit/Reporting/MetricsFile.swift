@@ -52,7 +52,7 @@ public enum MetricsFile {
     /// metrics file it replaces (so a chmod or chgrp made for the collector
     /// survives the rename); a first file is 0644 less the umask: it
     /// holds counts and timestamps, no row data, and node_exporter usually
-    /// reads it as another user (issue 18; docs/security.md).
+    /// reads it as another user (docs/security.md).
     static func writeNew(_ tmp: String, _ data: Data, like path: String) throws {
         unlink(tmp)
         var st = stat()
@@ -75,7 +75,7 @@ public enum MetricsFile {
         ok = true
     }
 
-    /// issue 16: per model endpoint, labelled with its URL (no credentials).
+    /// per model endpoint, labelled with its URL (no credentials).
     static func endpointMetrics(_ endpoints: [EndpointSummary], label: String,
                                 _ metric: (String, String, String, [(String, Double)]) -> Void) {
         guard !endpoints.isEmpty else { return }

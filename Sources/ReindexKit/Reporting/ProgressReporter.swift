@@ -14,7 +14,7 @@ public final class ProgressReporter: @unchecked Sendable {
     private let tty: Bool
     private let mode: Mode
     private let logger: Logger
-    /// issue 16: the per-endpoint part of the line (several endpoints), nil otherwise.
+    /// the per-endpoint part of the line (several endpoints), nil otherwise.
     private let detail: (@Sendable () -> String)?
 
     public init(mode: Mode, logger: Logger, detail: (@Sendable () -> String)? = nil) {

@@ -16,7 +16,7 @@ public struct RunSummary: Sendable {
     public var stages: [String: Double] = [:]
     public var longestReadMs = 0.0
     public var runID = ""
-    /// issue 16: each model endpoint, in the order the job lists them.
+    /// each model endpoint, in the order the job lists them.
     public var endpoints: [EndpointSummary] = []
 
     public init(mode: RunMode, output: String) {
@@ -114,6 +114,6 @@ extension RunSummary: Encodable {
         try c.encode((longestReadMs * 10).rounded() / 10, forKey: .longestReadMs)
         try c.encode(Int(exitCode), forKey: .exitCode)
         try c.encode(note, forKey: .note)  // null when there is none
-        try c.encode(endpoints, forKey: .endpoints)  // issue 16
+        try c.encode(endpoints, forKey: .endpoints)
     }
 }

@@ -11,7 +11,7 @@ public struct SearchHit: Sendable, Encodable {
     public var chunk: Int
     /// That chunk's text, read from the primary and cut to 300 characters (nil when the row is gone).
     public var passage: String?
-    /// The row's attributes as stored (issue 14), by name; NULL is JSON null.
+    /// The row's attributes as stored, by name; NULL is JSON null.
     public var attributes: [String: Value] = [:]
 
     /// An attribute value as JSON shows it.

@@ -9,7 +9,7 @@ public struct SourceSummary: Sendable, Equatable, Encodable {
     public var added = 0
     public var changed = 0
     public var removed = 0
-    /// Rows whose attributes alone changed: updated without embedding (issue 14).
+    /// Rows whose attributes alone changed: updated without embedding.
     public var attributesChanged = 0
     public var embedded = 0
     public var reused = 0

@@ -15,7 +15,7 @@ public struct VerifyReport: Sendable {
         public var missing = IDList()
         public var stale = IDList()
         public var extra = IDList()
-        /// Present with the current content, but other attributes than the primary's (issue 14).
+        /// Present with the current content, but other attributes than the primary's.
         public var attributesChanged = IDList()
         /// Rows recorded in `failures` (the model rejected them): reported, not a problem.
         public var failed = IDList()

@@ -67,7 +67,7 @@ final class LiveFileReader {
         var end: Int
     }
 
-    /// An item's key and its attribute values (issue 14), in `attributes`' order.
+    /// An item's key and its attribute values, in `attributes`' order.
     func key(of id: Int64, attributes: [AttributeColumn] = []) throws -> (Key, [DatabaseValue])? {
         let extra = attributes.map { ", \($0.name)" }.joined()
         return try queue.read { db in

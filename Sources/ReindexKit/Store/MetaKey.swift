@@ -43,9 +43,9 @@ public enum MetaKey: String, CaseIterable, Sendable {
     /// The sqlite-vec version that built `vec_items`.
     case sqliteVecVersion = "sqlite_vec_version"
     /// JSON `{"attributes": [{"name", "role", "type", "vec_null"}, …]}`: the
-    /// attribute columns of `items` and `vec_items` (issue 14).
+    /// attribute columns of `items` and `vec_items`.
     case attributes
-    /// `vec_items`' `chunk_size`, chosen from the data (issue 14); only when it exists.
+    /// `vec_items`' `chunk_size`, chosen from the data; only when it exists.
     case vecChunkSize = "vec_chunk_size"
     /// Items embedded per second by the last run that embedded at least 100 (dry-run estimates).
     case throughputItemsPerSecond = "throughput_items_per_s"

@@ -25,7 +25,7 @@ public struct SourceDiff: Sendable, Equatable {
     /// In the file, not in the primary any more.
     public var removed = IDList()
     /// Same content hash, other attributes (a message moved to another room):
-    /// the vectors are still right, only the attribute columns change (issue 14).
+    /// the vectors are still right, only the attribute columns change.
     public var attributesChanged = IDList()
     /// Characters of model input in new, failed and changed rows (for the token estimate).
     public var charsToEmbed = 0

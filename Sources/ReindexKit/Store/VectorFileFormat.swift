@@ -61,7 +61,7 @@ public enum VectorFileFormat {
 
     /// The published tables of a job whose sources declare attributes: one
     /// column per attribute in `items`, after `embedded_at`, declared without
-    /// a type so every value keeps the type the query gave it (issue 14).
+    /// a type so every value keeps the type the query gave it.
     static func schema(attributes: [AttributeSpec]) -> String {
         guard !attributes.isEmpty else { return schema }
         let marker = "    embedded_at INTEGER NOT NULL,\n"

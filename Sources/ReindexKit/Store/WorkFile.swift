@@ -13,7 +13,7 @@ public final class WorkFile: Sendable {
     public let dimensions: Int
     /// Whether the build runs in WAL mode (see `init`).
     public let wal: Bool
-    /// The job's attributes: columns of `items` and of the staged rows (issue 14).
+    /// The job's attributes: columns of `items` and of the staged rows.
     public let attributes: [AttributeSpec]
     private let queue: DatabaseQueue
 

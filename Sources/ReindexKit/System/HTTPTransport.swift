@@ -60,7 +60,7 @@ public struct HTTPResponse: Sendable {
 extension HTTPRequest {
     /// A URL as messages show it: no `user:password@` and no query string
     /// (where some APIs take a key), so no credential reaches a log, an error
-    /// or a summary (issue 16: endpoints may carry them).
+    /// or a summary (endpoints may carry them).
     public static func redacted(_ url: String) -> String {
         var u = url
         if let q = u.firstIndex(where: { $0 == "?" || $0 == "#" }) { u = String(u[..<q]) }

@@ -11,7 +11,7 @@ public final class RunLock {
 
     public init(path: String) throws {
         self.path = path
-        // 0600: it holds only a pid and a start time, for this user (issue 18).
+        // 0600: it holds only a pid and a start time, for this user.
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw ReindexError.io(path: path, detail: "cannot create the lock file (got \(String(cString: strerror(errno)))) — check that this user may write the output's directory")
