@@ -27,7 +27,7 @@ public struct ScanCounts: Sendable, Equatable {
 /// invariants 1 and 2). Nothing here can write: the connection is opened with
 /// SQLITE_OPEN_READONLY and `query_only`, and every source query is checked
 /// with `sqlite3_stmt_readonly` before the first row is read.
-public final class SourceScanner: Sendable {
+public final class SourceScanner: PrimarySource {
     public let path: String
     private let queue: DatabaseQueue
     private let logger: Logger
