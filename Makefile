@@ -58,6 +58,7 @@ demo: build setup-model
 bench: release setup-model
 	@./fixtures/bench/setup_peer.sh
 	$(PYTHON) fixtures/bench/bench.py
+	$(PYTHON) fixtures/bench/pg_scan.py
 	@echo "== the job against the real model server, side by side with the server alone"
 	$(PYTHON) fixtures/bench/real_model_ratio.py
 

@@ -10,7 +10,9 @@ public enum Doctor {
         let paths = location.paths
         func fs(_ path: String) -> String { FileSystemProbe.probe(path)?.description ?? "unknown (statfs failed)" }
         let workDir = location.workDirectory
-        lines.append("  primary:   \(job.primary) — \(fs(job.primary))")
+        let postgres = PrimaryLocation.isPostgres(job.primary)
+        lines.append(postgres ? "  primary:   \(PrimaryLocation.display(job.primary)) — PostgreSQL (read in read-only transactions, one page each)"
+                              : "  primary:   \(job.primary) — \(fs(job.primary))")
         lines.append("  output:    \(job.output) — \(fs(job.output))")
         lines.append("  work dir:  \(workDir) — \(fs(workDir))")
         let d = location.storage
@@ -18,7 +20,9 @@ public enum Doctor {
         for note in d.notes { lines.append("    note: \(note)") }
         lines.append("  work file: \(location.workPath)\(FileOps.exists(location.workPath) ? " (unfinished work present: the next run resumes it if the job is unchanged)" : " (none)")")
 
-        if FileManager.default.fileExists(atPath: job.primary) {
+        if postgres {
+            // No journal mode or file to check: the server owns its storage.
+        } else if FileManager.default.fileExists(atPath: job.primary) {
             let mode = try? SourceScanner(path: job.primary, logger: .init(label: "doctor")).journalMode()
             lines.append("  primary journal mode: \(mode ?? "unreadable")\(mode == "wal" ? " — every reader needs -wal/-shm beside it and working shared memory" : "")")
         } else {

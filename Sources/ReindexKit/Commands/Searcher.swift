@@ -28,7 +28,7 @@ public final class Searcher: Sendable {
         if let problem = LiveFile.headerProblem(path) {
             throw ReindexError.inconsistent(detail: "\(path): \(problem)")
         }
-        let scanner = try SourceScanner(path: job.primary, logger: logger)
+        let scanner = try PrimaryLocation.open(job.primary, logger: logger)
         let file = try LiveFileReader(path: path)
         let meta = try file.meta()
         if meta[.format] == VectorFileFormat.previousVersion {

@@ -49,7 +49,7 @@ public final class Verifier: Sendable {
         if job.index == .vec0, ext == nil {
             throw ReindexError.usage("index: vec0: checking vec_items needs the sqlite-vec extension, and none was found — pass --sqlite-vec PATH/vec0.so or set SQLITE_VEC_PATH")
         }
-        let scanner = try SourceScanner(job: job, logger: logger)
+        let scanner = try PrimaryLocation.open(job: job, logger: logger)
         let scratch = try ScratchComparison(attributes: job.attributes)
         defer { scratch.close() }
         var vecVersion: String?

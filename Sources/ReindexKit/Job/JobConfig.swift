@@ -39,7 +39,7 @@ public struct JobConfig: Sendable, Equatable {
     /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
     public mutating func apply(primary: String?, output: String?, modelURL: String?) {
         let cwd = FileManager.default.currentDirectoryPath
-        if let primary { self.primary = JobConfig.absolute(primary, relativeTo: cwd) }
+        if let primary { self.primary = PrimaryLocation.isPostgres(primary) ? primary : JobConfig.absolute(primary, relativeTo: cwd) }
         if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
         if let modelURL { self.model.override(url: modelURL) }  // also replaces model.endpoints
         FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)
@@ -79,7 +79,9 @@ public struct JobConfig: Sendable, Equatable {
         guard name.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil else {
             throw ReindexError.jobFile(file: file, key: "name", detail: "expected letters, digits, '.', '_' or '-' (got \"\(name)\")")
         }
-        let primary = absolute(try reader.requiredString(top, "primary"), relativeTo: base)
+        let primaryValue = try reader.requiredString(top, "primary")
+        // A PostgreSQL primary is a libpq URI, kept as written (issue 16).
+        let primary = PrimaryLocation.isPostgres(primaryValue) ? primaryValue : absolute(primaryValue, relativeTo: base)
         let output = absolute(try reader.requiredString(top, "output"), relativeTo: base)
         let indexText = try reader.optionalString(top, "index") ?? "auto"
         guard let index = IndexMode(rawValue: indexText) else {

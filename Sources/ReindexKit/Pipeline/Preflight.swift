@@ -12,7 +12,7 @@ struct Preflight {
     let logger: Logger
 
     struct Ready {
-        var scanner: SourceScanner
+        var scanner: any PrimarySource
         var index: VecIndex.Plan
         var lock: RunLock
         var location: BuildLocation
@@ -27,7 +27,7 @@ struct Preflight {
     func run() async throws -> Verdict {
         let paths = OutputPaths(output: job.output)
         try paths.refuseSameFile(asPrimary: job.primary)
-        let scanner = try SourceScanner(job: job, logger: logger)
+        let scanner = try PrimaryLocation.open(job: job, logger: logger)
         let index = try await VecIndex.resolve(mode: job.index, explicitPath: options.sqliteVecPath, environment: environment, logger: logger)
         try FileOps.makeDirectory(forFile: job.output)
         let lock = try RunLock(path: paths.lock)

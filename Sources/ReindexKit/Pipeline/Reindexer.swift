@@ -26,7 +26,7 @@ public final class Reindexer: Sendable {
     /// beside the output and sends nothing to the model.
     public func dryRun() async throws -> PlanReport {
         try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
-        let scanner = try SourceScanner(job: job, logger: logger)
+        let scanner = try PrimaryLocation.open(job: job, logger: logger)
         let scratch = try ScratchComparison(attributes: job.attributes)
         defer { scratch.close() }
         let scans = try await ScanStage(job: job, scanner: scanner, logger: logger).run { try await scratch.stage(source: $0, rows: $1) }

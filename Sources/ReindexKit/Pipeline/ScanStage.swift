@@ -14,7 +14,7 @@ public struct ScanResult: Sendable {
 /// the work file), dry runs and `verify` (staging into a scratch database).
 struct ScanStage {
     let job: JobConfig
-    let scanner: SourceScanner
+    let scanner: any PrimarySource
     let logger: Logger
 
     func run(checkStop: () throws -> Void = {}, stage: (String, [ScannedRow]) async throws -> Void) async throws -> ScanResult {

@@ -32,7 +32,7 @@ public struct ScanCounts: Sendable, Equatable {
 /// invariants 1 and 2). Nothing here can write: the connection is opened with
 /// SQLITE_OPEN_READONLY and `query_only`, and every source query is checked
 /// with `sqlite3_stmt_readonly` before the first row is read.
-public final class SourceScanner: Sendable {
+public final class SourceScanner: PrimarySource {
     public let path: String
     private let queue: DatabaseQueue
     private let logger: Logger
@@ -115,7 +115,7 @@ public final class SourceScanner: Sendable {
 
     /// Scans one source page by page; `consume` receives each page's eligible
     /// rows (outside any read transaction) and may write them elsewhere.
-    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int = 64 << 20,
+    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
                      consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
         var counts = ScanCounts()
         var last: DatabaseValue? = nil
