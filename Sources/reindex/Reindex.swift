@@ -40,7 +40,7 @@ struct JobOptions: ParsableArguments {
 
     func load() throws -> JobConfig {
         var config = try JobConfig.load(path: job)
-        config.apply(primary: primary, output: output, modelURL: modelURL)
+        try config.apply(primary: primary, output: output, modelURL: modelURL)
         return config
     }
 }

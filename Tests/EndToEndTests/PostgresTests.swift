@@ -161,20 +161,23 @@ struct PostgresTests {
         #expect(r.status == 66, "\(r.stderr)")
         #expect(r.stderr.contains("password authentication failed"), "\(r.stderr)")
         #expect(!r.stderr.contains("not-the-password"))
-        // A wrong password in the URI: refused, and never printed.
+        // A password in the URI (job file or --primary) is refused before connecting, and never printed:
+        // secrets come from PGPASSWORD, ~/.pgpass or a service file only.
         let inURI = try pgJob(h, pg, uri: pg.uri(password: "hunter2-wrong"), name: "inuri.yml")
         r = try h.runJob([], job: inURI, env: ["PGPASSWORD": ""])
-        #expect(r.status == 66, "\(r.stderr)")
+        #expect(r.status == 64, "\(r.stderr)")
         #expect(!r.stderr.contains("hunter2-wrong") && !r.stdout.contains("hunter2-wrong"), "\(r.stderr)")
-        #expect(r.stderr.contains("postgresql://postgres@/app"), "\(r.stderr)")
+        #expect(r.stderr.contains("postgresql://postgres@/app") && r.stderr.contains("PGPASSWORD"), "\(r.stderr)")
+        r = try h.runJob(["--primary", pg.uri(password: "hunter2-wrong")], job: job, env: ["PGPASSWORD": ""])
+        #expect(r.status == 64, "\(r.stderr)")
+        #expect(!r.stderr.contains("hunter2-wrong"), "\(r.stderr)")
         // Nothing was written for any of them.
         let written = FileManager.default.fileExists(atPath: out.path) ? try E2E.listing(out) : []
         #expect(written.allSatisfy { $0.hasSuffix(".lock") }, "\(written)")
-        // A right password in the URI works, and doctor does not show it.
-        let good = try pgJob(h, pg, uri: pg.uri(password: PostgresServer.password), name: "good.yml")
-        let doctor = try h.command("doctor", [], job: good, env: ["PGPASSWORD": ""])
+        // The right password from the environment works, and doctor does not show it.
+        let doctor = try h.command("doctor", [], job: job, env: pg.env)
         #expect(!doctor.stdout.contains(PostgresServer.password) && doctor.stdout.contains("postgresql://postgres@/app"), "\(doctor.stdout)")
-        let dry = try h.runJob(["--dry-run"], job: good, env: ["PGPASSWORD": ""])
+        let dry = try h.runJob(["--dry-run"], job: job, env: pg.env)
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(!dry.stderr.contains(PostgresServer.password) && !dry.stdout.contains(PostgresServer.password))
     }

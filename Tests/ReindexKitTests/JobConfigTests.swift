@@ -38,7 +38,7 @@ struct JobConfigTests {
 
     @Test func commandLineOverridesWin() throws {
         var job = try JobConfig.parse(yaml: yaml, file: "/srv/jobs/g.yml", environment: ["OUT_DIR": "/o"])
-        job.apply(primary: "/p.db", output: "/q.db", modelURL: "http://127.0.0.1:1")
+        try job.apply(primary: "/p.db", output: "/q.db", modelURL: "http://127.0.0.1:1")
         #expect(job.primary == "/p.db" && job.output == "/q.db" && job.model.url == "http://127.0.0.1:1")
     }
 }

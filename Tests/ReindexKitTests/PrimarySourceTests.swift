@@ -35,7 +35,7 @@ struct PrimarySourceTests {
               dimensions: 8
             """, file: "/jobs/job.yml")
         #expect(job.primary == "postgresql://reader@db.internal/app?sslmode=require")
-        job.apply(primary: "postgres:///other", output: nil, modelURL: nil)
+        try job.apply(primary: "postgres:///other", output: nil, modelURL: nil)
         #expect(job.primary == "postgres:///other")
     }
 }

@@ -37,9 +37,12 @@ public struct JobConfig: Sendable, Equatable {
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
 
     /// Command-line overrides applied after parsing (`--primary`, `--output`, `--model-url`).
-    public mutating func apply(primary: String?, output: String?, modelURL: String?) {
+    public mutating func apply(primary: String?, output: String?, modelURL: String?) throws {
         let cwd = FileManager.default.currentDirectoryPath
         if let primary { self.primary = PrimaryLocation.isPostgres(primary) ? primary : JobConfig.absolute(primary, relativeTo: cwd) }
+        if let primary, PrimaryLocation.display(primary) != primary {
+            throw ReindexError.usage("--primary: the URI carries a password (got \(PrimaryLocation.display(primary)) plus a password) — remove it and put the password in PGPASSWORD, ~/.pgpass or a service file; argv is readable by every user of the host")
+        }
         if let output { self.output = JobConfig.absolute(output, relativeTo: cwd) }
         if let modelURL { self.model.override(url: modelURL) }  // also replaces model.endpoints
         FilePermissions.adopt(primary: self.primary, explicitMode: outputMode)
@@ -82,6 +85,9 @@ public struct JobConfig: Sendable, Equatable {
         let primaryValue = try reader.requiredString(top, "primary")
         // A PostgreSQL primary is a libpq URI, kept as written (issue 16).
         let primary = PrimaryLocation.isPostgres(primaryValue) ? primaryValue : absolute(primaryValue, relativeTo: base)
+        if PrimaryLocation.display(primary) != primary {
+            throw ReindexError.jobFile(file: file, key: "primary", detail: "the URI carries a password (got \(PrimaryLocation.display(primary)) plus a password) — remove it and put the password in PGPASSWORD, ~/.pgpass or a service file; a job file is no place for secrets")
+        }
         let output = absolute(try reader.requiredString(top, "output"), relativeTo: base)
         let indexText = try reader.optionalString(top, "index") ?? "auto"
         guard let index = IndexMode(rawValue: indexText) else {

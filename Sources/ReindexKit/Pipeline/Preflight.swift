@@ -16,15 +16,13 @@ struct Preflight {
         var index: VecIndex.Plan
         var lock: RunLock
         var location: BuildLocation
+        /// A crash right after the rename of an earlier run was cleaned up: its
+        /// file is the live one, and this run only picks up what changed since
+        /// (incremental, even for `--full`: the full rebuild is done).
+        var finishedInterruptedPublish = false
     }
 
-    enum Verdict {
-        case ready(Ready)
-        /// The interrupted run had already renamed its file into place.
-        case alreadyPublished
-    }
-
-    func run() async throws -> Verdict {
+    func run() async throws -> Ready {
         let paths = OutputPaths(output: job.output)
         try paths.refuseSameFile(asPrimary: job.primary)
         let scanner = try PrimaryLocation.open(job: job, logger: logger)
@@ -33,10 +31,7 @@ struct Preflight {
         let lock = try RunLock(path: paths.lock)
         try moveStaleSidecars(paths)
         let location = BuildLocation(job: job, workDirectory: options.workDirectory)
-        if try PublishStage.finishInterrupted(paths: paths, logger: logger) {
-            lock.release()
-            return .alreadyPublished
-        }
+        let finished = try PublishStage.finishInterrupted(paths: paths, logger: logger)
         logger.info("storage", metadata: [
             "output_fs": "\(FileSystemProbe.probe(job.output)?.description ?? "?")",
             "primary_fs": "\(FileSystemProbe.probe(job.primary)?.description ?? "?")",
@@ -47,7 +42,7 @@ struct Preflight {
         // Leftovers of a crash that can no longer be resumed.
         FileOps.remove(paths.prevInProgress)
         if location.storage.buildLocally { Checkpoint.discard(location.publishPath) }
-        return .ready(Ready(scanner: scanner, index: index, lock: lock, location: location))
+        return Ready(scanner: scanner, index: index, lock: lock, location: location, finishedInterruptedPublish: finished)
     }
 
     /// Moves stale sidecars aside with --force, else refuses (exit 73).

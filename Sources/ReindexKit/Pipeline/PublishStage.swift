@@ -53,7 +53,7 @@ struct PublishStage {
         guard !FileOps.exists(paths.work), OutputPaths.sidecars(of: paths.output).isEmpty else { return false }
         guard LiveFile.runID(paths.output) == runID else { return false }
         try FileOps.fsyncDirectory(of: paths.output)
-        logger.notice("the interrupted run had already published the output; nothing left to do", metadata: ["run_id": "\(runID)"])
+        logger.notice("the interrupted run had already published the output; this run picks up only what changed since", metadata: ["run_id": "\(runID)"])
         return true
     }
 }

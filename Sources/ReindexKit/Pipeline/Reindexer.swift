@@ -53,10 +53,10 @@ public final class Reindexer: Sendable {
 
     private func runStages() async throws -> RunSummary {
         var clock = StageClock()
-        guard case .ready(let ready) = try await Preflight(job: job, options: options, environment: environment, logger: logger).run() else {
-            return RunSummary(alreadyPublished: job.output, mode: options.full ? .full : .incremental, seconds: clock.elapsed)
-        }
+        let ready = try await Preflight(job: job, options: options, environment: environment, logger: logger).run()
         defer { ready.lock.release() }
+        var options = self.options
+        if ready.finishedInterruptedPublish { options.full = false }
         let location = ready.location
         let checkpoint = try Checkpoint.open(workPath: location.workPath, job: job, mode: options.full ? .full : .incremental,
                                              restart: options.restart, wal: location.storage.workWAL, logger: logger)

@@ -26,16 +26,6 @@ extension RunSummary {
         }
     }
 
-    /// A run that found its predecessor's file already published (a crash
-    /// between the rename and the cleanup).
-    init(alreadyPublished output: String, mode: RunMode, seconds: Double) {
-        self.init(mode: mode, output: output)
-        published = true
-        resumed = true
-        note = "the interrupted run had already published this file; nothing left to do"
-        durationSeconds = seconds
-    }
-
     /// Adds what reuse, embed and verify did, per source.
     mutating func record(reuse: Reuse, accounting: WorkFile.Accounting, counters: RunCounters) {
         requests = counters["requests"]
