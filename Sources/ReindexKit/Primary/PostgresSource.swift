@@ -121,21 +121,11 @@ public final class PostgresSource: PrimarySource {
             for row in page {
                 counts.scanned += 1
                 guard let sourceID = row.id else { nullIDs += 1; counts.skipped += 1; continue }
-                if let bytes = row.bytes, bytes > maxRowBytes {
-                    counts.oversized += 1
-                    logger.warning("a row larger than max-row-bytes was not loaded; recorded in failures",
-                                   metadata: ["source": "\(source.name)", "id": "\(sourceID)", "bytes": "\(bytes)", "max_row_bytes": "\(maxRowBytes)"])
-                    rows.append(ScannedRow(sourceID: sourceID, hash: Data(count: 32), input: "", truncated: false, attributes: row.attributes, oversizedBytes: bytes))
-                    continue
+                if let scanned = SourceScanner.scannedRow(source: source.name, sourceID: sourceID, text: row.text, bytes: row.bytes ?? 0,
+                                                          attributes: row.attributes, model: model, maxRowBytes: maxRowBytes,
+                                                          counts: &counts, logger: logger) {
+                    rows.append(scanned)
                 }
-                guard let raw = row.text, !SourceScanner.isBlank(raw) else { counts.skipped += 1; continue }
-                let (input, truncated) = SourceScanner.modelInput(raw, model: model)
-                if truncated {
-                    counts.truncated += 1
-                    logger.warning("a row longer than model.max-input-chars was cut to it; raise the key if the rest matters",
-                                   metadata: ["source": "\(source.name)", "id": "\(sourceID)", "max_input_chars": "\(model.maxInputChars)"])
-                }
-                rows.append(ScannedRow(sourceID: sourceID, hash: SourceScanner.hash(input), input: input, truncated: truncated, attributes: row.attributes))
             }
             if !rows.isEmpty { try await consume(rows) }
             guard page.count == limit, let tail = page.last?.rawID else { break }

@@ -159,21 +159,10 @@ public final class SourceScanner: PrimarySource {
             for (id, text, bytes, attributes) in page {
                 counts.scanned += 1
                 guard let sourceID = Self.idString(id) else { nullIDs += 1; counts.skipped += 1; continue }
-                if bytes > maxRowBytes {
-                    counts.oversized += 1
-                    logger.warning("a row larger than max-row-bytes was not loaded; recorded in failures",
-                                   metadata: ["source": "\(source.name)", "id": "\(sourceID)", "bytes": "\(bytes)", "max_row_bytes": "\(maxRowBytes)"])
-                    rows.append(ScannedRow(sourceID: sourceID, hash: Data(count: 32), input: "", truncated: false, attributes: attributes, oversizedBytes: bytes))
-                    continue
+                if let row = Self.scannedRow(source: source.name, sourceID: sourceID, text: Self.textString(text), bytes: bytes,
+                                             attributes: attributes, model: model, maxRowBytes: maxRowBytes, counts: &counts, logger: logger) {
+                    rows.append(row)
                 }
-                guard let raw = Self.textString(text), !Self.isBlank(raw) else { counts.skipped += 1; continue }
-                let (input, truncated) = Self.modelInput(raw, model: model)
-                if truncated {
-                    counts.truncated += 1
-                    logger.warning("a row longer than model.max-input-chars was cut to it; raise the key if the rest matters",
-                                   metadata: ["source": "\(source.name)", "id": "\(sourceID)", "max_input_chars": "\(model.maxInputChars)"])
-                }
-                rows.append(ScannedRow(sourceID: sourceID, hash: Self.hash(input), input: input, truncated: truncated, attributes: attributes))
             }
             if !rows.isEmpty { try await consume(rows) }
             guard more, let tail = page.last?.id else { break }
@@ -183,6 +172,27 @@ public final class SourceScanner: PrimarySource {
             logger.warning("rows with a NULL id were skipped", metadata: ["source": "\(source.name)", "rows": "\(nullIDs)"])
         }
         return counts
+    }
+
+    /// One scanned row as both primaries make it: a text over `maxRowBytes`
+    /// (not loaded) is an oversized row recorded as failed; a blank text is
+    /// skipped (nil); a text over `max-input-chars` is cut, counted and named.
+    static func scannedRow(source: String, sourceID: String, text: String?, bytes: Int, attributes: [DatabaseValue],
+                           model: ModelConfig, maxRowBytes: Int, counts: inout ScanCounts, logger: Logger) -> ScannedRow? {
+        if bytes > maxRowBytes {
+            counts.oversized += 1
+            logger.warning("a row larger than max-row-bytes was not loaded; recorded in failures",
+                           metadata: ["source": "\(source)", "id": "\(sourceID)", "bytes": "\(bytes)", "max_row_bytes": "\(maxRowBytes)"])
+            return ScannedRow(sourceID: sourceID, hash: Data(count: 32), input: "", truncated: false, attributes: attributes, oversizedBytes: bytes)
+        }
+        guard let raw = text, !isBlank(raw) else { counts.skipped += 1; return nil }
+        let (input, truncated) = modelInput(raw, model: model)
+        if truncated {
+            counts.truncated += 1
+            logger.warning("a row longer than model.max-input-chars was cut to it; raise the key if the rest matters",
+                           metadata: ["source": "\(source)", "id": "\(sourceID)", "max_input_chars": "\(model.maxInputChars)"])
+        }
+        return ScannedRow(sourceID: sourceID, hash: hash(input), input: input, truncated: truncated, attributes: attributes)
     }
 
     /// The text of one row (for showing search results): the source query
