@@ -39,7 +39,7 @@ DECODER_SOURCES=(
   $K/Embedding/FastJSON.swift $K/Embedding/Endpoint.swift $K/Embedding/EmbeddingClient.swift
   $K/Embedding/OpenAIEmbeddingClient.swift $K/Embedding/OpenAIEmbeddingRequest.swift
   $K/Embedding/OllamaEmbeddingClient.swift $K/Embedding/OllamaEmbedRequest.swift
-  $K/Embedding/TEIEmbeddingClient.swift $K/Embedding/TEIEmbedRequest.swift $K/Embedding/TEIInfo.swift
+  $K/Embedding/TEIEmbeddingClient.swift $K/Embedding/TEIEmbedRequest.swift $K/Embedding/TEIInfo.swift $K/Embedding/VectorListAnswer.swift
   $K/System/HTTPTransport.swift $K/System/FilePermissions.swift $K/System/FileOps.swift
   $K/Job/ModelConfig.swift $K/Job/ManagedServerConfig.swift $K/Job/YAMLReader.swift $K/Job/JobConfig.swift $K/Job/AttributeSpec.swift
 )

@@ -32,18 +32,6 @@ public final class OllamaEmbeddingClient: EmbeddingClient {
 
     /// `{"model": …, "embeddings": [[numbers], …], …}`: one vector per input, in order.
     static func decode(_ body: Data) throws -> [[Float]] {
-        let json: FastJSON
-        do { json = try FastJSON.parse(body) } catch {
-            throw ReindexError.modelResponse(detail: "the Ollama answer is not JSON: \(error) — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
-        }
-        guard let list = json["embeddings"]?.arrayValue else {
-            throw ReindexError.modelResponse(detail: "the Ollama answer has no \"embeddings\" list — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
-        }
-        return try list.enumerated().map { i, v in
-            guard let floats = v.floatsValue else {
-                throw ReindexError.modelResponse(detail: "embedding \(i) in the Ollama answer is not a list of numbers — check that the server behind model.url speaks provider: ollama (or change model.provider); then rerun to resume")
-            }
-            return floats
-        }
+        try VectorListAnswer.decode(body, provider: "Ollama", what: "has no \"embeddings\" list") { $0["embeddings"]?.arrayValue }
     }
 }

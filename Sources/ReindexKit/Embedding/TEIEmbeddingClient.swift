@@ -53,18 +53,6 @@ public final class TEIEmbeddingClient: EmbeddingClient, @unchecked Sendable {
 
     /// `[[numbers], …]`: one vector per input, in order.
     static func decode(_ body: Data) throws -> [[Float]] {
-        let json: FastJSON
-        do { json = try FastJSON.parse(body) } catch {
-            throw ReindexError.modelResponse(detail: "the TEI answer is not JSON: \(error) — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
-        }
-        guard let list = json.arrayValue else {
-            throw ReindexError.modelResponse(detail: "the TEI answer is not a list of embeddings — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
-        }
-        return try list.enumerated().map { i, v in
-            guard let floats = v.floatsValue else {
-                throw ReindexError.modelResponse(detail: "embedding \(i) in the TEI answer is not a list of numbers — check that the server behind model.url speaks provider: tei (or change model.provider); then rerun to resume")
-            }
-            return floats
-        }
+        try VectorListAnswer.decode(body, provider: "TEI", what: "is not a list of embeddings") { $0.arrayValue }
     }
 }
