@@ -32,6 +32,8 @@ public struct JobConfig: Sendable, Equatable {
     /// `max-row-bytes`: a row whose text is larger is never loaded; it is
     /// recorded in `failures` (memory stays bounded whatever a row holds).
     public var maxRowBytes: Int = 64 << 20
+    /// `keywords`: the FTS5 index of every chunk's text; nil = no keyword index.
+    public var keywords: KeywordSettings? = nil
 
     /// The attributes every source declares, sorted by name.
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
@@ -75,7 +77,7 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
         }
         let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model",
-                                                                              "output-mode", "max-row-bytes"])
+                                                                              "output-mode", "max-row-bytes", "keywords"])
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         let name = try reader.requiredString(top, "name")
@@ -130,6 +132,7 @@ public struct JobConfig: Sendable, Equatable {
             job.outputMode = mode
         }
         job.maxRowBytes = try reader.optionalInt(top, "max-row-bytes", range: 1_024...(1 << 40)) ?? job.maxRowBytes
+        job.keywords = try top["keywords"].flatMap { try KeywordSettings.parse($0, reader: reader) }
         return job
     }
 

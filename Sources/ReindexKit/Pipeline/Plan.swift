@@ -27,8 +27,9 @@ public struct Plan: Sendable {
     /// live file is of the current format (a `/1` file is upgraded), its
     /// index is the one this run would build, and it stores the same
     /// attributes (names, roles, types). An attribute-only change is a change.
-    func isNoChange(resumed: Bool, index: VecIndex.Plan) -> Bool {
+    func isNoChange(resumed: Bool, index: VecIndex.Plan, keywords: KeywordSettings?) -> Bool {
         !isFull && !resumed && live?[.format] == VectorFileFormat.version && VecIndex.liveMatches(live, plan: index)
+            && KeywordSettings.decode(live?[.keywords]) == keywords
             && !hasChanges && liveFailures == 0 && AttributeColumn.decode(live?[.attributes]) == attributes
     }
 }

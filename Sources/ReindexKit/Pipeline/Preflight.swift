@@ -26,6 +26,7 @@ struct Preflight {
         let paths = OutputPaths(output: job.output)
         try paths.refuseSameFile(asPrimary: job.primary)
         let scanner = try PrimaryLocation.open(job: job, logger: logger)
+        if let keywords = job.keywords { try KeywordIndex.probe(keywords) }
         let index = try await VecIndex.resolve(mode: job.index, explicitPath: options.sqliteVecPath, environment: environment, logger: logger)
         try FileOps.makeDirectory(forFile: job.output)
         let lock = try RunLock(path: paths.lock)

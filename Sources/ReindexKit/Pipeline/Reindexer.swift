@@ -79,7 +79,7 @@ public final class Reindexer: Sendable {
         return try await ManagedServer.run(job.model.server, logger: logger) {
             let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, model: model, scans: scans)
             var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
-            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index) {
+            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) {
                 // Keep the live file, publish nothing, send nothing more.
                 work.close()
                 Checkpoint.discard(location.workPath)
@@ -94,7 +94,8 @@ public final class Reindexer: Sendable {
             let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
             clock.lap("embed")
-            let index = try IndexStage(plan: ready.index, attributes: plan.attributes, logger: logger).run(work: work)
+            let index = try IndexStage(plan: ready.index, attributes: plan.attributes, keywords: job.keywords,
+                                       prefixLength: job.model.prefix.unicodeScalars.count, logger: logger).run(work: work)
             clock.lap("index")
             try checkStop()
             CrashPoint.reached("verify")

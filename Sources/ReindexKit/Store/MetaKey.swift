@@ -47,6 +47,9 @@ public enum MetaKey: String, CaseIterable, Sendable {
     case attributes
     /// `vec_items`' `chunk_size`, chosen from the data; only when it exists.
     case vecChunkSize = "vec_chunk_size"
+    /// JSON `{"index": "fts5", "tokenizer", "tokenize"}`: the `keywords` FTS5
+    /// table exists and how it splits words; absent when the file has none.
+    case keywords
     /// Items embedded per second by the last run that embedded at least 100 (dry-run estimates).
     case throughputItemsPerSecond = "throughput_items_per_s"
 }

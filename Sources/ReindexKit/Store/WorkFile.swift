@@ -378,6 +378,11 @@ public final class WorkFile: Sendable {
         try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, logger: logger) }
     }
 
+    /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`).
+    func buildKeywords(_ settings: KeywordSettings?, prefixLength: Int, logger: Logger) throws -> String? {
+        try queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) }
+    }
+
     // MARK: Verify
 
     /// What the new file holds once failed rows are settled.
@@ -465,7 +470,8 @@ public final class WorkFile: Sendable {
     /// `vec_items` against `items`.
     func check(expected: Accounting, prefixLength: Int) throws {
         let d = dimensions
-        try queue.read { db in
+        // A write transaction only because FTS5's integrity check is an INSERT; it changes nothing.
+        try queue.write { db in
             let quick = try VectorFileCheck.quickCheck(db, schema: "main")
             guard quick == ["ok"] else {
                 throw ReindexError.verification(detail: "quick_check of \(path) failed (got \(quick.joined(separator: "; "))) — the disk or filesystem may be failing; rerun with --restart")
@@ -484,11 +490,15 @@ public final class WorkFile: Sendable {
             if let first = vectors.notUnit.ids.first {
                 throw ReindexError.verification(detail: "item \(first) is not a finite unit vector — rerun with --restart")
             }
+            var problems: [String] = []
             if try VecIndex.exists(db, schema: "main") {
-                let problems = try VecIndex.check(db, schema: "main", sample: 64)
-                guard problems.isEmpty else {
-                    throw ReindexError.verification(detail: "\(problems.joined(separator: "; ")) — rerun with --restart")
-                }
+                problems += try VecIndex.check(db, schema: "main", sample: 64)
+            }
+            if try KeywordIndex.exists(db, schema: "main") {
+                problems += try KeywordIndex.check(db, schema: "main", stagedPrefixLength: prefixLength)
+            }
+            guard problems.isEmpty else {
+                throw ReindexError.verification(detail: "\(problems.joined(separator: "; ")) — rerun with --restart")
             }
         }
     }

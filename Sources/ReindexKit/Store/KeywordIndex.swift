@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import Logging
+
+/// The FTS5 index of a vector file: `keywords(text)`, rowid = `items.id`,
+/// one row per chunk holding the chunk's model input without the prefix
+/// (docs/format.md, "Keywords"). Built by the run that builds `vec_items`
+/// and published by the same rename, so keyword and vector answers always
+/// come from the same items.
+///
+/// Like `vec_items` it is rebuilt from `items` in every new file: the text
+/// comes from the staged rows (every row of the run is staged with its
+/// input), and FTS5 indexes ~100,000 chunks a second here, a small part of
+/// a run (docs/performance.md).
+public enum KeywordIndex {
+    public static let table = "keywords"
+
+    /// Fails now, before any work, when this SQLite cannot build the index
+    /// the job asks for (no FTS5, or no trigram tokenizer before 3.34).
+    static func probe(_ settings: KeywordSettings) throws {
+        var version = "?"
+        do {
+            let scratch = try DatabaseQueue()
+            try scratch.writeWithoutTransaction { db in
+                version = try String.fetchOne(db, sql: "SELECT sqlite_version()") ?? "?"
+                try db.execute(sql: createSQL(settings, schema: "temp"))
+            }
+            try scratch.close()
+        } catch let error as DatabaseError {
+            throw ReindexError.usage("keywords: this SQLite (\(version)) cannot build an FTS5 index with the \(settings.tokenizer.rawValue) tokenizer (got \(error.message ?? "\(error)")) — pick another tokenizer (\(KeywordSettings.Tokenizer.allCases.map(\.rawValue).joined(separator: ", "))) or remove `keywords` from the job")
+        }
+    }
+
+    static func createSQL(_ settings: KeywordSettings, schema: String = "main") -> String {
+        "CREATE VIRTUAL TABLE \(schema).\(table) USING fts5(text, tokenize = '\(settings.tokenizer.fts5)')"
+    }
+
+    static func exists(_ db: Database, schema: String) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM \(schema).sqlite_schema WHERE name = '\(table)'") ?? false
+    }
+
+    /// A chunk's text on a staged row `r` of item `i`: its span of the input, after the prefix.
+    static func chunkText(prefixLength p: Int) -> String {
+        "substr(r.input, \(p) + i.span_start + 1, i.span_end - i.span_start)"
+    }
+
+    /// Drops any `keywords` in the work file (left by an earlier attempt, or
+    /// by a job that turned it off) and, when wanted, fills it anew from
+    /// `items` and the staged rows in one transaction. Returns a note for
+    /// the summary when it built one.
+    static func build(_ db: Database, settings: KeywordSettings?, prefixLength: Int, logger: Logger) throws -> String? {
+        let started = ContinuousClock.now
+        try db.inTransaction {
+            if try exists(db, schema: "main") { try db.execute(sql: "DROP TABLE main.\(table)") }
+            if let settings {
+                try db.execute(sql: createSQL(settings))
+                try db.execute(sql: """
+                    INSERT INTO main.\(table)(rowid, text)
+                    SELECT i.id, \(chunkText(prefixLength: prefixLength)) FROM main.items i
+                    JOIN scan.rows r ON r.source = i.source AND r.source_id = i.source_id ORDER BY i.id
+                    """)
+                // Fewer b-tree segments: every query reads one instead of a dozen.
+                try db.execute(sql: "INSERT INTO main.\(table)(\(table)) VALUES ('optimize')")
+            }
+            return .commit
+        }
+        guard let settings else { return nil }
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
+        let seconds = (ContinuousClock.now - started).seconds
+        logger.info("built keywords", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "tokenizer": "\(settings.tokenizer.rawValue)"])
+        return String(format: "keywords index built (FTS5, %@ tokenizer, %d chunks, %.2f s)", settings.tokenizer.rawValue, rows, seconds)
+    }
+
+    /// Checks `keywords` in `schema` against `items`: one row per item and
+    /// no row without one; on the work file (`staged`, a writable
+    /// connection), also FTS5's own integrity check (the index matches the
+    /// stored text: FTS5 runs it as an INSERT, so a read-only reader
+    /// cannot) and every row's text equal to its chunk of the staged input.
+    /// Returns the problems.
+    static func check(_ db: Database, schema: String, stagedPrefixLength: Int? = nil) throws -> [String] {
+        var problems: [String] = []
+        if stagedPrefixLength != nil {
+            do {
+                try db.execute(sql: "INSERT INTO \(schema).\(table)(\(table), rank) VALUES ('integrity-check', 1)")
+            } catch let error as DatabaseError {
+                problems.append("the keywords index does not match its text (FTS5 integrity-check: \(error.message ?? "\(error)"))")
+            }
+        }
+        let items = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(schema).items") ?? 0
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(schema).\(table)") ?? 0
+        if rows != items { problems.append("keywords has \(rows) rows, items has \(items)") }
+        let orphans = try Int64.fetchAll(db, sql: """
+            SELECT k.rowid FROM \(schema).\(table) k WHERE NOT EXISTS (SELECT 1 FROM \(schema).items i WHERE i.id = k.rowid) ORDER BY k.rowid LIMIT 5
+            """)
+        if !orphans.isEmpty { problems.append("keywords rowids with no item: \(orphans.map(String.init).joined(separator: ", "))") }
+        if let p = stagedPrefixLength {
+            let differing = try Int64.fetchAll(db, sql: """
+                SELECT i.id FROM \(schema).items i JOIN scan.rows r ON r.source = i.source AND r.source_id = i.source_id
+                LEFT JOIN \(schema).\(table) k ON k.rowid = i.id
+                WHERE k.text IS NOT \(chunkText(prefixLength: p)) ORDER BY i.id LIMIT 5
+                """)
+            if !differing.isEmpty { problems.append("keywords text differs from the chunk's input for items \(differing.map(String.init).joined(separator: ", "))") }
+        }
+        return problems
+    }
+}
