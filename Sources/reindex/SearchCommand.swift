@@ -5,10 +5,14 @@ import ReindexKit
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Embed a query with the job's model and print the nearest items.",
+        abstract: "Search the live vector file by meaning, by keywords, or both; print the best rows.",
         discussion: """
-            Exact brute-force cosine ranking over the live vector file (BLAS, streamed in blocks); \
-            no sqlite-vec needed. Texts are read from the primary, read-only.
+            vector: the query embedded with the job's model, exact brute-force cosine ranking (BLAS, \
+            streamed in blocks; no sqlite-vec needed). keyword: bm25 over the file's FTS5 index (job key \
+            `keywords: fts5`); the query's words are matched as plain words, never as FTS5 syntax. hybrid \
+            (the default when the file has keywords): both rankings fused by reciprocal rank; when the \
+            model cannot be reached it answers from keywords alone and says so (exit 0). Each row is shown \
+            by its best chunk; texts are read from the primary, read-only.
             """
     )
 
@@ -23,6 +27,18 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output format: text or json.")
     var format: ReportFormat = .text
 
+    @Option(name: .long, help: "vector, keyword or hybrid (default: hybrid when the file has a keyword index, else vector).")
+    var mode: SearchMode?
+
+    @Option(name: .customLong("rrf-k"), help: "Hybrid: the reciprocal-rank constant k of weight/(k + rank).")
+    var rrfK: Double = 60
+
+    @Option(name: .customLong("vector-weight"), help: "Hybrid: the weight of the vector ranking.")
+    var vectorWeight: Double = 1
+
+    @Option(name: .customLong("keyword-weight"), help: "Hybrid: the weight of the keyword ranking.")
+    var keywordWeight: Double = 1
+
     @Option(name: .customLong("where"), help: ArgumentHelp(
         "Scope the search by an attribute: NAME=VALUE for a partition key; NAME OP VALUE with OP one of = != < <= > >= for a filter. Repeatable; all must hold; never matches NULL.",
         valueName: "condition"))
@@ -36,6 +52,10 @@ struct SearchCommand: AsyncParsableCommand {
     func validate() throws {
         guard (1...10_000).contains(k) else { throw ValidationError("--k must be from 1 to 10000 (got \(k))") }
         if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty") }
+        guard rrfK >= 0, rrfK.isFinite else { throw ValidationError("--rrf-k must be 0 or more (got \(rrfK))") }
+        for (name, w) in [("--vector-weight", vectorWeight), ("--keyword-weight", keywordWeight)] where !(w >= 0 && w.isFinite) {
+            throw ValidationError("\(name) must be 0 or more (got \(w))")
+        }
     }
 
     func run() async throws {
@@ -44,8 +64,14 @@ struct SearchCommand: AsyncParsableCommand {
             BLAS.configure()
             let job = try jobOptions.load()
             let filters = try conditions.map(AttributeFilter.parse)
-            let report = try await Searcher(job: job, logger: logger).search(query, k: k, where: filters, orNull: orNull)
+            let report = try await Searcher(job: job, logger: logger).search(query, k: k, where: filters, orNull: orNull, mode: mode,
+                                                                     fusion: HybridFusion(k: rrfK, vectorWeight: vectorWeight, keywordWeight: keywordWeight))
+            if let degraded = report.degraded {
+                FileHandle.standardError.write(Data("reindex: search: the model is unavailable, answering from keywords only (\(degraded))\n".utf8))
+            }
             print(format == .json ? report.json() : report.text())
         }
     }
 }
+
+extension SearchMode: ExpressibleByArgument {}

@@ -18,8 +18,10 @@ public final class Searcher: Sendable {
         self.environment = environment
     }
 
-    /// `scope`: `--where` conditions (all must hold) and `--or-null` names.
-    public func search(_ text: String, k: Int, where filters: [AttributeFilter] = [], orNull: [String] = []) async throws -> SearchReport {
+    /// `scope`: `--where` conditions (all must hold) and `--or-null` names;
+    /// `mode`: nil = hybrid when the file has a keyword index, else vector.
+    public func search(_ text: String, k: Int, where filters: [AttributeFilter] = [], orNull: [String] = [],
+                       mode requested: SearchMode? = nil, fusion: HybridFusion = HybridFusion()) async throws -> SearchReport {
         try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
         let path = job.output
         guard FileOps.exists(path) else {
@@ -44,20 +46,50 @@ public final class Searcher: Sendable {
         guard let columns = AttributeColumn.decode(meta[.attributes]) else {
             throw ReindexError.inconsistent(detail: "\(path): meta attributes is not readable (got \(meta[.attributes] ?? "nothing")) — run `reindex verify`")
         }
+        let keywords = try meta[.keywords] != nil && file.hasKeywords()
+        let mode = requested ?? (keywords ? .hybrid : .vector)
+        if mode != .vector && !keywords {
+            throw ReindexError.usage("search --mode \(mode.rawValue): \(path) has no keyword index (got no meta.keywords) — add `keywords: fts5` to the job and run `reindex --job \(job.file)` (no re-embedding), or search with --mode vector")
+        }
         // Checked before the model is asked anything.
         let scope: LiveFileReader.Scope? = filters.isEmpty && orNull.isEmpty ? nil : try AttributeFilter.sql(filters, orNull: orNull, columns: columns)
 
-        let query = try await embed(text)
-        var hits: [SearchHit] = []
-        for (key, score, values) in try bestChunks(file, query: query, k: k, scope: scope, attributes: columns) {
+        var report = SearchReport(query: text, mode: mode, results: [])
+        let depth = mode == .hybrid ? HybridFusion.depth(for: k) : k
+        var vector: [HybridFusion.Ranked] = []
+        if mode != .keyword {
+            do {
+                let query = try await embed(text)
+                vector = try bestChunks(file, query: query, k: depth, scope: scope, attributes: columns)
+                    .map { HybridFusion.Ranked(key: $0.0, score: Double($0.1), values: $0.2) }
+            } catch let error as ReindexError where mode == .hybrid && error.exitCode == ExitCodes.unavailable {
+                // The fallback of DESIGN.md's incident: keywords still answer when the model cannot.
+                report.degraded = "keyword only: \(error.description)"
+                logger.warning("the model could not embed the query; answering from keywords only", metadata: ["error": "\(error.description)"])
+            }
+        }
+        var keyword: [HybridFusion.Ranked] = []
+        if mode != .vector, let match = KeywordQuery.match(text) {
+            keyword = try file.keywordRank(match: match, limit: depth, scope: scope, attributes: columns)
+                .map { HybridFusion.Ranked(key: $0.0, score: $0.1, values: $0.2) }
+        }
+        let fused: [HybridFusion.Fused]
+        switch mode {
+        case .vector: fused = vector.enumerated().map { .init(key: $1.key, score: $1.score, values: $1.values, vector: nil, keyword: nil) }
+        case .keyword: fused = keyword.enumerated().map { .init(key: $1.key, score: $1.score, values: $1.values, vector: nil, keyword: nil) }
+        case .hybrid: fused = fusion.fuse(vector: vector, keyword: keyword, limit: k)
+        }
+        for row in fused.prefix(k) {
+            let key = row.key
             var passage: String?
             if let config = job.sources.first(where: { $0.name == key.source }), let full = try scanner.text(config, id: key.sourceID) {
                 passage = Self.passage(full, start: key.start, end: key.end)
             }
-            let attributes = Dictionary(uniqueKeysWithValues: zip(columns.map(\.name), values.map(SearchHit.Value.init)))
-            hits.append(SearchHit(source: key.source, id: key.sourceID, score: score, chunk: key.chunk, passage: passage, attributes: attributes))
+            let attributes = Dictionary(uniqueKeysWithValues: zip(columns.map(\.name), row.values.map(SearchHit.Value.init)))
+            report.results.append(SearchHit(source: key.source, id: key.sourceID, score: row.score, chunk: key.chunk, passage: passage,
+                                            attributes: attributes, vector: row.vector, keyword: row.keyword))
         }
-        return SearchReport(query: text, results: hits)
+        return report
     }
 
     /// The `k` best rows, each by its best chunk: the exact top chunks,

@@ -5,14 +5,23 @@ import GRDB
 public struct SearchHit: Sendable, Encodable {
     public var source: String
     public var id: String
-    /// Cosine similarity (the dot product of unit vectors), 1 = same direction.
-    public var score: Float
+    /// By mode: cosine similarity (the dot product of unit vectors, 1 = same
+    /// direction); −bm25 (higher is better); the fused reciprocal-rank score.
+    public var score: Double
     /// The row's best chunk (0-based).
     public var chunk: Int
     /// That chunk's text, read from the primary and cut to 300 characters (nil when the row is gone).
     public var passage: String?
     /// The row's attributes as stored, by name; NULL is JSON null.
     public var attributes: [String: Value] = [:]
+    /// In a hybrid search, each side's rank (from 1) and score for this row; nil when that side did not rank it.
+    public var vector: Side? = nil
+    public var keyword: Side? = nil
+
+    public struct Side: Sendable, Encodable, Equatable {
+        public var rank: Int
+        public var score: Double
+    }
 
     /// An attribute value as JSON shows it.
     public enum Value: Sendable, Encodable, Equatable {
@@ -52,29 +61,57 @@ public struct SearchHit: Sendable, Encodable {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(source, forKey: .source)
         try c.encode(id, forKey: .id)
-        try c.encode(Double(score), forKey: .score)
+        try c.encode(score, forKey: .score)
         try c.encode(chunk, forKey: .chunk)
         try c.encode(passage, forKey: .passage)  // null when the row is gone from the primary
         if !attributes.isEmpty { try c.encode(attributes, forKey: .attributes) }
+        if vector != nil || keyword != nil {
+            try c.encode(vector, forKey: .vector)  // null: that side did not rank the row
+            try c.encode(keyword, forKey: .keyword)
+        }
     }
 
-    private enum CodingKeys: String, CodingKey { case source, id, score, chunk, passage, attributes }
+    private enum CodingKeys: String, CodingKey { case source, id, score, chunk, passage, attributes, vector, keyword }
 }
 
 /// `reindex search`'s answer, best first.
 public struct SearchReport: Sendable, Encodable {
     public var query: String
+    public var mode: SearchMode
+    /// Set when a hybrid search answered from keywords alone: `keyword only: <why>`.
+    public var degraded: String? = nil
     public var results: [SearchHit]
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(query, forKey: .query)
+        try c.encode(mode, forKey: .mode)
+        try c.encode(degraded, forKey: .degraded)  // null when both sides answered
+        try c.encode(results, forKey: .results)
+    }
+
+    private enum CodingKeys: String, CodingKey { case query, mode, degraded, results }
 
     /// One JSON object (`search --format json`).
     public func json() -> String { Report.encode(self) }
 
     public func text() -> String {
-        guard !results.isEmpty else { return "no results for \"\(query)\"" }
-        return results.enumerated().map { i, hit in
+        let note = degraded.map { "(\($0))\n" } ?? ""
+        guard !results.isEmpty else { return note + "no results for \"\(query)\"" }
+        return note + results.enumerated().map { i, hit in
             String(format: "%2d. %.4f  ", i + 1, hit.score) + "\(hit.source) \(hit.id)\(hit.chunk > 0 ? " #\(hit.chunk)" : "")"
                 + (hit.attributes.isEmpty ? "" : " [" + hit.attributes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.text)" }.joined(separator: " ") + "]")
                 + "  \(hit.passage ?? "(not in the primary any more)")"
         }.joined(separator: "\n")
     }
+}
+
+/// `search --mode`: which ranking answers.
+public enum SearchMode: String, Sendable, Encodable, CaseIterable {
+    /// Cosine similarity of the query's embedding (needs the model).
+    case vector
+    /// bm25 over the `keywords` FTS5 index (needs no model).
+    case keyword
+    /// Both, fused by reciprocal rank (`HybridFusion`); keywords alone when the model is down.
+    case hybrid
 }

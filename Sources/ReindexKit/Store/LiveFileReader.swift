@@ -77,6 +77,33 @@ final class LiveFileReader {
         }
     }
 
+    /// The `limit` best rows for an FTS5 MATCH expression (`KeywordQuery`),
+    /// each by its best chunk, best first: bm25 ascending (more negative is
+    /// better), ties by `(source, source_id)`. The score returned is −bm25,
+    /// so higher is better on both sides of a hybrid search.
+    func keywordRank(match: String, limit: Int, scope: Scope? = nil, attributes: [AttributeColumn] = []) throws -> [(Key, Double, [DatabaseValue])] {
+        let extra = attributes.map { ", \($0.name)" }.joined()
+        let inner = attributes.map { ", i.\($0.name)" }.joined()
+        return try queue.read { db in
+            // bm25() only where the MATCH is; the window keeps each row's best chunk.
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT source, source_id, chunk, span_start, span_end, kw_score\(extra) FROM (
+                    SELECT i.source, i.source_id, i.chunk, i.span_start, i.span_end\(inner), m.kw_score, row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY m.kw_score, i.chunk) AS kw_best
+                    FROM (SELECT rowid AS kw_id, bm25(\(KeywordIndex.table)) AS kw_score FROM \(KeywordIndex.table) WHERE \(KeywordIndex.table) MATCH ?) m
+                    JOIN items i ON i.id = m.kw_id\(scope.map { " WHERE \($0.sql)" } ?? ""))
+                WHERE kw_best = 1 ORDER BY kw_score, source, source_id LIMIT ?
+                """, arguments: [match] + (scope?.arguments ?? []) + [limit])
+            return rows.map { row in
+                (Key(source: row[0], sourceID: row[1], chunk: row[2], start: row[3], end: row[4]), -(row[5] as Double),
+                 (0..<attributes.count).map { row[6 + $0] as DatabaseValue })
+            }
+        }
+    }
+
+    func hasKeywords() throws -> Bool {
+        try queue.read { db in try KeywordIndex.exists(db, schema: "main") }
+    }
+
     func itemCount(scope: Scope? = nil) throws -> Int {
         try queue.read { db in
             try Int.fetchOne(db, sql: "SELECT count(*) FROM items\(scope.map { " WHERE \($0.sql)" } ?? "")", arguments: scope?.arguments ?? []) ?? 0
