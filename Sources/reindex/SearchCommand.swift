@@ -67,7 +67,7 @@ struct SearchCommand: AsyncParsableCommand {
             let report = try await Searcher(job: job, logger: logger).search(query, k: k, where: filters, orNull: orNull, mode: mode,
                                                                      fusion: HybridFusion(k: rrfK, vectorWeight: vectorWeight, keywordWeight: keywordWeight))
             if let degraded = report.degraded {
-                FileHandle.standardError.write(Data("reindex: search: the model is unavailable, answering from keywords only (\(degraded))\n".utf8))
+                FileHandle.standardError.write(Data("reindex: search: answered from keywords alone, the model could not embed the query: \(degraded)\n".utf8))
             }
             print(format == .json ? report.json() : report.text())
         }

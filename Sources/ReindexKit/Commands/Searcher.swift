@@ -59,13 +59,13 @@ public final class Searcher: Sendable {
         var vector: [HybridFusion.Ranked] = []
         if mode != .keyword {
             do {
-                let query = try await embed(text)
+                // A hybrid search has a fallback: it retries the model once, not for a minute.
+                let query = try await embed(text, maxRetries: mode == .hybrid ? min(job.model.maxRetries, 1) : job.model.maxRetries)
                 vector = try bestChunks(file, query: query, k: depth, scope: scope, attributes: columns)
                     .map { HybridFusion.Ranked(key: $0.0, score: Double($0.1), values: $0.2) }
             } catch let error as ReindexError where mode == .hybrid && error.exitCode == ExitCodes.unavailable {
                 // The fallback of DESIGN.md's incident: keywords still answer when the model cannot.
                 report.degraded = "keyword only: \(error.description)"
-                logger.warning("the model could not embed the query; answering from keywords only", metadata: ["error": "\(error.description)"])
             }
         }
         var keyword: [HybridFusion.Ranked] = []
@@ -128,8 +128,10 @@ public final class Searcher: Sendable {
     }
 
     /// The query's unit vector, from the job's model (started when the job manages it).
-    func embed(_ text: String) async throws -> [Float] {
-        let model = ModelSession(model: job.model, environment: environment, stop: StopSignal(), logger: logger, batchSize: 1)
+    func embed(_ text: String, maxRetries: Int) async throws -> [Float] {
+        var config = job.model
+        config.maxRetries = maxRetries
+        let model = ModelSession(model: config, environment: environment, stop: StopSignal(), logger: logger, batchSize: 1)
         let input = job.model.queryPrefix + text
         let result = try await ManagedServer.run(job.model.server, logger: logger) {
             try await model.embedder.embed([PendingChunk(source: "_query", sourceID: "query", input: input)])

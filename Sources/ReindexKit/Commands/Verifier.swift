@@ -189,7 +189,29 @@ public final class Verifier: Sendable {
                 report.note("vec_items not checked: the sqlite-vec extension was not found or did not load (pass --sqlite-vec or set SQLITE_VEC_PATH)")
             }
         }
+        try checkKeywords(db, report: &report, meta: meta)
         // a warning, not a problem (DESIGN.md invariant 9).
         if let wider = FilePermissions.warning(job.output, primary: job.primary) { report.note("permissions: \(wider)") }
+    }
+
+    /// The keyword index against the job and `items` (`KeywordIndex.check`;
+    /// FTS5's integrity check needs a writable connection, so a run does it
+    /// before publishing and `verify` checks counts and orphans).
+    private func checkKeywords(_ db: Database, report: inout VerifyReport, meta: VectorFileMeta) throws {
+        let live = LiveFile.schema
+        let has = try KeywordIndex.exists(db, schema: live)
+        let recorded = KeywordSettings.decode(meta[.keywords])
+        if has != (recorded != nil) {
+            report.problem(has ? "the file has a keywords table but meta keywords does not describe it — rebuild it with `reindex --full`"
+                               : "meta keywords is \(meta[.keywords].map { "\"\($0)\"" } ?? "missing") but the file has no keywords table — rebuild it with `reindex --full`")
+            return
+        }
+        if recorded != job.keywords {
+            report.note("the job's keywords (\(job.keywords?.tokenizer.rawValue ?? "none")) differ from the file's (\(recorded?.tokenizer.rawValue ?? "none")) — the next run rebuilds the keyword index without embedding")
+        }
+        guard has else { return }
+        let problems = try KeywordIndex.check(db, schema: live)
+        for p in problems { report.problem(p) }
+        if problems.isEmpty { report.passed("keywords") }
     }
 }

@@ -75,9 +75,12 @@ public final class Reindexer: Sendable {
         clock.lap("plan")
 
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
+        let modelFree = initialPlan.embedsNothing(resumed: checkpoint.resumed)
+        if modelFree { logger.info("nothing to embed: no model is called") }
         // The managed server (if any) runs for the rest of the run and is stopped however it ends.
-        return try await ManagedServer.run(job.model.server, logger: logger) {
-            let (plan, probes) = try await planner.confirmModel(initialPlan, work: work, model: model, scans: scans)
+        return try await ManagedServer.run(modelFree ? nil : job.model.server, logger: logger) {
+            let (plan, probes) = modelFree ? (initialPlan, initialPlan.liveProbes)
+                : try await planner.confirmModel(initialPlan, work: work, model: model, scans: scans)
             var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
             if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) {
                 // Keep the live file, publish nothing, send nothing more.
@@ -91,8 +94,14 @@ public final class Reindexer: Sendable {
 
             let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan)
             clock.lap("reuse")
-            let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
+            var embedded = Embedded(probes: probes)
+            if modelFree, case let pending = try work.pendingCount().chunks, pending > 0 {
+                throw ReindexError.internal("the plan found nothing to embed, yet \(pending) chunks are pending — rerun with --restart; if it happens again, report it")
+            }
+            if !modelFree {
+                embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
+            }
             clock.lap("embed")
             let index = try IndexStage(plan: ready.index, attributes: plan.attributes, keywords: job.keywords,
                                        prefixLength: job.model.prefix.unicodeScalars.count, logger: logger).run(work: work)
