@@ -10,6 +10,8 @@ public struct PlanReport: Sendable {
     public var maxBatchTokens: Int
     public var throughput: Double?
     public var chunking: ChunkSettings
+    /// What the run does to the keyword index: `none`, `kept`, `added`, `removed`, `rebuilt` (a new tokenizer) or `built`.
+    public var keywords: String
 
     init(job: JobConfig, plan: Plan) {
         output = job.output
@@ -20,6 +22,17 @@ public struct PlanReport: Sendable {
         maxBatchTokens = job.model.maxBatchTokens
         throughput = plan.live?[.throughputItemsPerSecond].flatMap(Double.init)
         chunking = plan.chunking
+        keywords = Self.keywordChange(live: plan.live.map { KeywordSettings.decode($0[.keywords]) }, wanted: job.keywords)
+    }
+
+    /// `live` is nil for a full plan, `.some(nil)` for a live file without keywords.
+    static func keywordChange(live: KeywordSettings??, wanted: KeywordSettings?) -> String {
+        switch (live, wanted) {
+        case (_, nil): return live??.tokenizer == nil ? "none" : "removed"
+        case (nil, _?): return "built"
+        case (let old??, let new?): return old == new ? "kept" : "rebuilt"
+        case (_?, _?): return "added"
+        }
     }
 
     /// Rows a run would embed.
@@ -56,6 +69,7 @@ public struct PlanReport: Sendable {
         let eta = estimatedSeconds.map { String(format: "%.1f s", $0) } ?? "unknown (no previous run recorded a throughput)"
         lines.append("  estimate: \(toEmbedTotal) rows in \(chunksToEmbedTotal) chunks to embed, \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta)")
         lines.append("  chunks: \(chunking.summary)")
+        if keywords != "none" { lines.append("  keyword index: \(keywords)\(["added", "removed", "rebuilt"].contains(keywords) ? " (no embedding needed)" : "")") }
         return lines.joined(separator: "\n")
     }
 
@@ -72,6 +86,7 @@ public struct PlanReport: Sendable {
         lines.append("")
         let eta = estimatedSeconds.map { String(format: "%.1f s", $0) } ?? "unknown"
         lines.append("Estimate: \(estimatedRequests) requests, \(estimatedTokens) tokens, \(eta).")
+        if keywords != "none" { lines.append("Keyword index: \(keywords).") }
         for p in sources {
             for kind in ["added", "changed", "removed", "attributes_changed"] where !(p.samples[kind] ?? []).isEmpty {
                 lines.append("")
@@ -84,7 +99,7 @@ public struct PlanReport: Sendable {
 
 extension PlanReport: Encodable {
     private enum Key: String, CodingKey {
-        case mode, output, scanned, skipped, unchanged, added, changed, removed, sources
+        case mode, output, keywords, scanned, skipped, unchanged, added, changed, removed, sources
         case chunking, attributesChanged = "attributes_changed"
         case fullReason = "full_reason", toEmbed = "to_embed", estimatedRequests = "estimated_requests", chunksToEmbed = "chunks_to_embed"
         case estimatedTokens = "estimated_tokens", estimatedSeconds = "estimated_seconds"
@@ -135,6 +150,7 @@ extension PlanReport: Encodable {
         try c.encode(estimatedRequests, forKey: .estimatedRequests)
         try c.encode(estimatedTokens, forKey: .estimatedTokens)
         try c.encode(estimatedSeconds, forKey: .estimatedSeconds)  // null without a recorded throughput
+        try c.encode(keywords, forKey: .keywords)
         try c.encode(Dictionary(uniqueKeysWithValues: sources.map { ($0.name, SourceJSON(plan: $0, toEmbed: toEmbed($0), tokens: tokens($0))) }), forKey: .sources)
     }
 }
