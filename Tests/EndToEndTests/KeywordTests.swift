@@ -1,0 +1,236 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Issue 17: the FTS5 keyword index beside `vec_items` (`keywords: fts5`),
+/// `search --mode keyword|hybrid` and the keyword-only fallback.
+@Suite(.serialized) struct KeywordTests {
+    /// Messages the generated primary cannot contain: identifiers, diacritics, CJK, a word to edit away.
+    static var include: [String: Any] { ["messages": [
+        ["id": "kw-ident", "content": "The nightly backup failed again with SQLITE_CORRUPT_VTAB on order ORD-2025-118734, see ticket E-40417."],
+        ["id": "kw-accent", "content": "Dessert at Café Zoë: crème brûlée for everyone, the bill is on me."],
+        ["id": "kw-cjk", "content": "昨日は東京タワーの夜景を見ました。とても綺麗でした。"],
+        ["id": "kw-edit", "content": "The staging host zebracorn42 needs a reboot before Friday."],
+        ["id": "kw-words", "content": "Bring a sweater or a jacket, and NEAR the lake it is colder."],
+    ]] }
+
+    static func yaml(_ h: Harness, keywords: String? = "fts5", output: String = "out/vectors.db") -> String {
+        """
+        name: keywords
+        primary: primary.db
+        output: \(output)
+        \(keywords.map { "keywords: \($0)" } ?? "")
+        sources:
+          - name: message
+            query: SELECT id, content AS text, "roomId" AS room FROM "Message" WHERE "deletedAt" IS NULL
+            attributes: {room: partition}
+          - name: knowledge
+            query: SELECT id, title || char(10) || body AS text, "roomId" AS room FROM "KnowledgeEntry"
+            attributes: {room: partition}
+        model:
+          provider: openai
+          url: \(h.url)
+          name: fixture-embed-384
+          dimensions: 384
+          batch-size: 64
+          max-retries: 1
+          chunk-tokens: 64
+        """
+    }
+
+    static func harness(keywords: String? = "fts5", messages: Int = 400) throws -> Harness {
+        let h = try Harness(primary: .init(messages: messages, knowledge: 12, include: include))
+        try h.writeJob(yaml: yaml(h, keywords: keywords))
+        return h
+    }
+
+    /// (source, source_id, chunk) → text of every keyword row, and the table's presence.
+    static func keywordRows(_ file: URL) throws -> [String: String]? {
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: file.path, configuration: config)
+        defer { try? q.close() }
+        return try q.read { db in
+            guard try Bool.fetchOne(db, sql: "SELECT count(*) > 0 FROM sqlite_schema WHERE name = 'keywords'") == true else { return nil }
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT i.source, i.source_id, i.chunk, k.text FROM keywords k JOIN items i ON i.id = k.rowid") {
+                out["\(row[0] as String)/\(row[1] as String)/\(row[2] as Int)"] = row[3]
+            }
+            return out
+        }
+    }
+
+    static func search(_ h: Harness, _ query: String, _ extra: [String] = [], job: URL? = nil) throws -> (status: Int32, json: [String: Any], stderr: String) {
+        let r = try h.command("search", [query, "--format", "json"] + extra, job: job)
+        return (r.status, r.status == 0 ? try E2E.json(r.stdout) : [:], r.stderr)
+    }
+
+    static func ids(_ json: [String: Any]) -> [String] {
+        (json["results"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+    }
+
+    @Test func theJobKeyAddsAndRemovesTheIndexWithoutCallingTheModel() throws {
+        let h = try Self.harness(keywords: nil)
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        #expect(try Self.keywordRows(h.output) == nil, "off by default")
+        #expect(try E2E.scalar(h.output, "SELECT count(*) FROM meta WHERE key = 'keywords'") as Int? == 0)
+        let search = try Self.search(h, "zebracorn42", ["--mode", "keyword"])
+        #expect(search.status == 64 && search.stderr.contains("keywords: fts5"), "\(search.stderr)")
+
+        // On: the next run republishes with the index and sends nothing to the model.
+        try h.writeJob(yaml: Self.yaml(h, keywords: "fts5"))
+        try h.server.reset()
+        let plan = try E2E.json(try h.runJob(["--dry-run", "--format", "json"]).stdout)
+        #expect(plan["keywords"] as? String == "added" && plan["to_embed"] as? Int == 0, "\(plan)")
+        let on = try h.runJob(["--format", "json"])
+        #expect(on.status == 0, "\(on.stderr)")
+        #expect(try E2E.json(on.stdout)["published"] as? Bool == true)
+        #expect(try h.server.stats()["requests"] as? Int == 0, "no model call")
+        let rows = try #require(try Self.keywordRows(h.output))
+        #expect(rows.count == (try E2E.scalar(h.output, "SELECT count(*) FROM items") as Int? ?? -1))
+        #expect(rows["message/kw-edit/0"] == "The staging host zebracorn42 needs a reboot before Friday.")
+        let meta: String? = try E2E.scalar(h.output, "SELECT value FROM meta WHERE key = 'keywords'")
+        #expect(meta?.contains("\"tokenizer\":\"unicode61\"") == true, "\(meta ?? "nil")")
+        #expect(try h.command("verify").status == 0)
+
+        // The same content as a fresh full build with keywords on.
+        let fresh = try h.writeJob(yaml: Self.yaml(h, output: "fresh/vectors.db"), name: "fresh.yml")
+        #expect(try h.runJob(["--full"], job: fresh).status == 0)
+        #expect(try Self.keywordRows(h.dir.appendingPathComponent("fresh/vectors.db")) == rows)
+
+        // A run with nothing new keeps the file as it is.
+        let before = try E2E.sha256(h.output)
+        #expect(try h.runJob().status == 0)
+        #expect(try E2E.sha256(h.output) == before)
+
+        // Off again: removed, no model call.
+        try h.writeJob(yaml: Self.yaml(h, keywords: nil))
+        try h.server.reset()
+        #expect(try h.runJob().status == 0)
+        #expect(try Self.keywordRows(h.output) == nil)
+        #expect(try E2E.scalar(h.output, "SELECT count(*) FROM meta WHERE key = 'keywords'") as Int? == 0)
+        #expect(try h.server.stats()["requests"] as? Int == 0, "no model call")
+    }
+
+    @Test func anIncrementalRunKeepsTheIndexEqualToAFreshBuild() throws {
+        let h = try Self.harness()
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        #expect(Self.ids(try Self.search(h, "zebracorn42", ["--mode", "keyword"]).json) == ["kw-edit"])
+
+        // An edit replaces the chunk's words; inserts, updates and deletes elsewhere.
+        let q = try DatabaseQueue(path: h.primary.path)
+        try q.write { db in
+            try db.execute(sql: #"UPDATE "Message" SET content = 'The staging host quokka7 needs a reboot before Friday.' WHERE id = 'kw-edit'"#)
+        }
+        try q.close()
+        try h.mutate(["--insert", "20", "--update", "15", "--delete", "10"])
+        let run = try h.runJob(["--format", "json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(try E2E.json(run.stdout)["published"] as? Bool == true)
+
+        #expect(Self.ids(try Self.search(h, "zebracorn42", ["--mode", "keyword"]).json).isEmpty, "the old word no longer matches")
+        #expect(Self.ids(try Self.search(h, "quokka7", ["--mode", "keyword"]).json) == ["kw-edit"])
+        let fresh = try h.writeJob(yaml: Self.yaml(h, output: "fresh/vectors.db"), name: "fresh.yml")
+        #expect(try h.runJob(["--full"], job: fresh).status == 0)
+        let incremental = try #require(try Self.keywordRows(h.output))
+        #expect(incremental == (try Self.keywordRows(h.dir.appendingPathComponent("fresh/vectors.db"))))
+        #expect(incremental.count == (try E2E.scalar(h.output, "SELECT count(*) FROM items") as Int? ?? -1))
+        #expect(try h.command("verify").status == 0)
+    }
+
+    @Test func wordsMatchAcrossDiacriticsAndCJKMatchesWithTrigrams() throws {
+        let h = try Self.harness()
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        #expect(Self.ids(try Self.search(h, "creme brulee cafe", ["--mode", "keyword", "--k", "1"]).json) == ["kw-accent"])
+        #expect(Self.ids(try Self.search(h, "Zoë", ["--mode", "keyword"]).json) == ["kw-accent"])
+        // unicode61 sees a run of CJK characters as one token: a word inside it does not match.
+        #expect(Self.ids(try Self.search(h, "タワー", ["--mode", "keyword"]).json).isEmpty)
+
+        let tri = try h.writeJob(yaml: Self.yaml(h, keywords: "{index: fts5, tokenizer: trigram}", output: "tri/vectors.db"), name: "tri.yml")
+        #expect(try h.runJob(["--full"], job: tri).status == 0)
+        #expect(Self.ids(try Self.search(h, "タワー", ["--mode", "keyword"], job: tri).json) == ["kw-cjk"])
+        #expect(Self.ids(try Self.search(h, "ORD-2025-118734", ["--mode", "keyword", "--k", "1"], job: tri).json) == ["kw-ident"])
+        #expect(try h.command("verify", job: tri).status == 0)
+
+        let porter = try h.writeJob(yaml: Self.yaml(h, keywords: "{tokenizer: porter}", output: "porter/vectors.db"), name: "porter.yml")
+        #expect(try h.runJob(["--full"], job: porter).status == 0)
+        // Stemming: "reboots" finds "reboot".
+        #expect(Self.ids(try Self.search(h, "zebracorn42 reboots", ["--mode", "keyword", "--k", "1"], job: porter).json) == ["kw-edit"])
+
+        let bad = try h.writeJob(yaml: Self.yaml(h, keywords: "{tokenizer: snowball}", output: "bad/vectors.db"), name: "bad.yml")
+        let r = try h.runJob([], job: bad)
+        #expect(r.status == 64 && r.stderr.contains("keywords.tokenizer") && r.stderr.contains("snowball"), "\(r.stderr)")
+    }
+
+    @Test func fts5SyntaxInAQueryIsPlainText() throws {
+        let h = try Self.harness()
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        for query in ["\"", "*", "NEAR(", "-", "OR", "AND", "NOT", "(", ")", "\"unterminated", "text:zebracorn42", "^zebracorn42",
+                      "a\"b", "NEAR(zebracorn42 reboot, 2)", "zebracorn42 -reboot", "{text}: x", "+", "'; DROP TABLE keywords; --"] {
+            for mode in ["keyword", "hybrid"] {
+                let r = try Self.search(h, query, ["--mode", mode])
+                #expect(r.status == 0, "\(mode) \(query): \(r.stderr)")
+            }
+        }
+        // Operators are words: `-reboot` does not exclude, `*` does not expand, NEAR/OR are the words themselves.
+        #expect(Self.ids(try Self.search(h, "zebracorn42 -reboot", ["--mode", "keyword", "--k", "1"]).json) == ["kw-edit"])
+        #expect(Self.ids(try Self.search(h, "zebracorn*", ["--mode", "keyword"]).json).isEmpty, "no prefix query")
+        #expect(Self.ids(try Self.search(h, "NEAR(sweater OR jacket)", ["--mode", "keyword", "--k", "1"]).json) == ["kw-words"])
+        #expect(Self.ids(try Self.search(h, "text:zebracorn42", ["--mode", "keyword", "--k", "1"]).json).isEmpty,
+                "a column filter is a phrase of two words, not a filter")
+        let q = "'; DROP TABLE keywords; --"
+        _ = try Self.search(h, q, ["--mode", "keyword"])
+        #expect(try Self.keywordRows(h.output)?.isEmpty == false)
+    }
+
+    @Test func hybridFusesBothSidesScopesThemAndFallsBackToKeywords() throws {
+        let h = try Self.harness()
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        let exact = "The nightly backup failed again with SQLITE_CORRUPT_VTAB on order ORD-2025-118734, see ticket E-40417."
+
+        // The default mode of a file with keywords is hybrid; a row found by both sides carries both ranks.
+        let both = try Self.search(h, exact, ["--k", "5"])
+        #expect(both.status == 0, "\(both.stderr)")
+        #expect(both.json["mode"] as? String == "hybrid" && both.json["degraded"] is NSNull)
+        let top = (both.json["results"] as? [[String: Any]] ?? []).first ?? [:]
+        #expect(top["id"] as? String == "kw-ident")
+        #expect((top["vector"] as? [String: Any])?["rank"] as? Int == 1)
+        #expect((top["keyword"] as? [String: Any])?["rank"] as? Int == 1)
+        #expect(abs((top["score"] as? Double ?? 0) - 2.0 / 61) < 1e-9, "RRF: 1/(60+1) from each side")
+        let scores = (both.json["results"] as? [[String: Any]] ?? []).compactMap { $0["score"] as? Double }
+        #expect(scores == scores.sorted(by: >))
+        // Weights: keywords off leaves the vector ranking.
+        let vectorOnly = try Self.search(h, "ORD-2025-118734 backup", ["--k", "10", "--keyword-weight", "0"])
+        #expect(Self.ids(vectorOnly.json) == Self.ids(try Self.search(h, "ORD-2025-118734 backup", ["--k", "10", "--mode", "vector"]).json))
+
+        // A scope applies to both sides: the identifier's room finds it, another room does not.
+        let room: String = try #require(try E2E.scalar(h.primary, #"SELECT "roomId" FROM "Message" WHERE id = 'kw-ident'"#))
+        let other: String = try #require(try E2E.scalar(h.primary, #"SELECT "roomId" FROM "Message" WHERE "roomId" != '\#(room)' LIMIT 1"#))
+        for mode in ["keyword", "hybrid"] {
+            let inRoom = try Self.search(h, "SQLITE_CORRUPT_VTAB", ["--mode", mode, "--where", "room=\(room)"])
+            #expect(Self.ids(inRoom.json).first == "kw-ident")
+            let elsewhere = try Self.search(h, "SQLITE_CORRUPT_VTAB", ["--mode", mode, "--where", "room=\(other)", "--k", "50"])
+            #expect(!Self.ids(elsewhere.json).contains("kw-ident"))
+            let rooms = (elsewhere.json["results"] as? [[String: Any]] ?? []).compactMap { ($0["attributes"] as? [String: Any])?["room"] as? String }
+            #expect(Set(rooms).subtracting([other]).isEmpty, "\(mode): \(Set(rooms))")
+        }
+
+        // The model is down: hybrid answers from keywords and says so; vector fails (69); keyword never needs it.
+        h.server.stop()
+        let degraded = try h.command("search", ["SQLITE_CORRUPT_VTAB", "--format", "json"])
+        #expect(degraded.status == 0, "\(degraded.stderr)")
+        let json = try E2E.json(degraded.stdout)
+        #expect((json["degraded"] as? String)?.hasPrefix("keyword only: ") == true, "\(json)")
+        #expect(Self.ids(json).first == "kw-ident")
+        #expect(degraded.stderr.contains("answered from keywords alone"), "\(degraded.stderr)")
+        let text = try h.command("search", ["SQLITE_CORRUPT_VTAB"])
+        #expect(text.status == 0 && text.stdout.hasPrefix("(keyword only: "), "\(text.stdout)")
+        #expect(try h.command("search", ["SQLITE_CORRUPT_VTAB", "--mode", "vector"]).status == 69)
+        #expect(Self.ids(try Self.search(h, "SQLITE_CORRUPT_VTAB", ["--mode", "keyword"]).json).first == "kw-ident")
+    }
+}
