@@ -5,7 +5,7 @@ import ReindexKit
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "search",
-        abstract: "Search the live vector file by meaning, by keywords, or both; print the best rows.",
+        abstract: "Search the live vector file by meaning, keywords or both; print the best rows.",
         discussion: """
             vector: the query embedded with the job's model, exact brute-force cosine ranking (BLAS, \
             streamed in blocks; no sqlite-vec needed). keyword: bm25 over the file's FTS5 index (job key \
