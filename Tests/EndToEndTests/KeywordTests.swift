@@ -233,4 +233,90 @@ import Testing
         #expect(try h.command("search", ["SQLITE_CORRUPT_VTAB", "--mode", "vector"]).status == 69)
         #expect(Self.ids(try Self.search(h, "SQLITE_CORRUPT_VTAB", ["--mode", "keyword"]).json).first == "kw-ident")
     }
+
+    /// The application side of docs/format.md's keyword SQL, under Debian's python3 with
+    /// sqlite-vec: the named statements are read from the document (so the documented text
+    /// is what is tested) and run for each case; the query is quoted by the documented rule.
+    /// Prints {"results": [[[source, id, score], …], …]}.
+    static let consumerScript = #"""
+    import json, re, sqlite3, struct, sys
+    db, ext, doc, cases_file = sys.argv[1:5]
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    con.enable_load_extension(True); con.load_extension(ext)
+    block = open(doc).read().split("<!-- keyword-sql:begin -->")[1].split("<!-- keyword-sql:end -->")[0]
+    named = {}
+    for part in re.split(r"^-- name: ", block.replace("```sql", "").replace("```", ""), flags=re.M)[1:]:
+        name, body = part.split("\n", 1)
+        named[name.strip()] = "\n".join(l for l in body.splitlines() if not l.startswith("--")).strip().rstrip(";")
+    assert set(named) == {"keyword", "hybrid", "hybrid_room"}, named.keys()
+    def quoted(text):
+        terms = [t for t in text.split() if any(c.isalnum() for c in t)]
+        return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+    out = []
+    for case in json.load(open(cases_file)):
+        p = {"match": quoted(case["text"]), "k": case["k"], "depth": max(2 * case["k"], 50), "knn": 4096,
+             "rrf_k": 60.0, "vector_weight": 1.0, "keyword_weight": 1.0, "room": case.get("room")}
+        if "vector" in case: p["query"] = struct.pack("<%df" % len(case["vector"]), *case["vector"])
+        rows = con.execute(named[case["sql"]], p).fetchall()
+        if case["sql"] == "keyword":
+            out.append([[r[0], r[1], -r[3], r[4]] for r in rows])
+        else:
+            out.append([[r[0], r[1], r[2]] for r in rows])
+    print(json.dumps({"results": out}))
+    """#
+
+    @Test func consumerSQLRanksAsReindexSearch() throws {
+        try #require(Vec.available, Vec.missing)
+        let h = try Self.harness(messages: 600)
+        defer { h.cleanup() }
+        #expect(try h.runJob(["--full"]).status == 0)
+        let q = try DatabaseQueue(path: h.primary.path, configuration: { var c = Configuration(); c.readonly = true; return c }())
+        let sampled: [String] = try q.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT content FROM "Message" WHERE "deletedAt" IS NULL AND length(content) BETWEEN 30 AND 300 ORDER BY id LIMIT 6 OFFSET 17
+                """).map { $0.split(separator: " ").prefix(6).joined(separator: " ") }
+        }
+        let room: String = try #require(try q.read { db in try String.fetchOne(db, sql: #"SELECT "roomId" FROM "Message" WHERE id = 'kw-ident'"#) })
+        try q.close()
+        let texts = ["SQLITE_CORRUPT_VTAB backup", "crème brûlée", "reboot the staging host", "\"NEAR( * - OR", "lake"] + sampled
+
+        // The same cases through `reindex search` and through the documented SQL.
+        var cases: [[String: Any]] = []
+        var expected: [[[Any]]] = []
+        for text in texts {
+            let vector = try h.server.rawVectors([text])[0].map(Double.init)
+            for (sql, args) in [("keyword", ["--mode", "keyword"]), ("hybrid", ["--mode", "hybrid"]),
+                                ("hybrid_room", ["--mode", "hybrid", "--where", "room=\(room)"])] {
+                let r = try Self.search(h, text, args + ["--k", "10"])
+                #expect(r.status == 0, "\(text) \(args): \(r.stderr)")
+                let results = r.json["results"] as? [[String: Any]] ?? []
+                expected.append(results.map { [$0["source"] as? String ?? "", $0["id"] as? String ?? "", $0["score"] as? Double ?? .nan] })
+                cases.append(["text": text, "k": 10, "sql": sql, "vector": vector, "room": room])
+            }
+        }
+        let casesFile = h.dir.appendingPathComponent("cases.json")
+        try JSONSerialization.data(withJSONObject: cases).write(to: casesFile)
+        let script = h.dir.appendingPathComponent("consumer.py")
+        try Self.consumerScript.write(to: script, atomically: true, encoding: .utf8)
+        let r = try E2E.run(Vec.systemPython, [script.path, h.output.path, Vec.extensionPath!,
+                                               E2E.root.appendingPathComponent("docs/format.md").path, casesFile.path])
+        #expect(r.status == 0, "consumer.py: \(r.stderr)")
+        let got = (try E2E.json(r.stdout))["results"] as? [[[Any]]] ?? []
+        #expect(got.count == cases.count)
+        var compared = 0
+        for (i, (mine, theirs)) in zip(expected, got).enumerated() {
+            let label = "\(cases[i]["sql"]!) \"\(cases[i]["text"]!)\""
+            #expect(mine.map { "\($0[0])/\($0[1])" } == theirs.map { "\($0[0])/\($0[1])" }, "\(label): rows differ")
+            for (a, b) in zip(mine, theirs) {
+                let (x, y) = (a[2] as? Double ?? .nan, (b[2] as? NSNumber)?.doubleValue ?? .nan)
+                #expect(abs(x - y) <= 1e-6 * max(1, abs(x)), "\(label): score \(x) vs \(y)")
+            }
+            if !mine.isEmpty { compared += 1 }
+            if cases[i]["sql"] as? String == "keyword", let first = theirs.first {
+                #expect((first[3] as? String)?.contains("[") == true, "a snippet marks the match: \(first)")
+            }
+        }
+        #expect(compared >= 30, "most cases have results (\(compared))")
+        #expect(expected[0].first?[1] as? String == "kw-ident", "the identifier is found by keyword")
+    }
 }

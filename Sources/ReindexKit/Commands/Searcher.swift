@@ -61,8 +61,10 @@ public final class Searcher: Sendable {
             do {
                 // A hybrid search has a fallback: it retries the model once, not for a minute.
                 let query = try await embed(text, maxRetries: mode == .hybrid ? min(job.model.maxRetries, 1) : job.model.maxRetries)
+                // Equal similarities in `(source, id)` order, as the consumer SQL of docs/format.md ranks them.
                 vector = try bestChunks(file, query: query, k: depth, scope: scope, attributes: columns)
                     .map { HybridFusion.Ranked(key: $0.0, score: Double($0.1), values: $0.2) }
+                    .sorted { $0.score != $1.score ? $0.score > $1.score : ($0.key.source, $0.key.sourceID) < ($1.key.source, $1.key.sourceID) }
             } catch let error as ReindexError where mode == .hybrid && error.exitCode == ExitCodes.unavailable {
                 // The fallback of DESIGN.md's incident: keywords still answer when the model cannot.
                 report.degraded = "keyword only: \(error.description)"

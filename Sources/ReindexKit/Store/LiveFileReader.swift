@@ -85,12 +85,14 @@ final class LiveFileReader {
         let extra = attributes.map { ", \($0.name)" }.joined()
         let inner = attributes.map { ", i.\($0.name)" }.joined()
         return try queue.read { db in
-            // bm25() only where the MATCH is; the window keeps each row's best chunk.
+            // bm25() only where the MATCH is (a materialized CTE: SQLite may not merge it into
+            // the window); the window keeps each row's best chunk.
             let rows = try Row.fetchAll(db, sql: """
+                WITH kw_matches AS MATERIALIZED (
+                    SELECT rowid AS kw_id, bm25(\(KeywordIndex.table)) AS kw_score FROM \(KeywordIndex.table) WHERE \(KeywordIndex.table) MATCH ?)
                 SELECT source, source_id, chunk, span_start, span_end, kw_score\(extra) FROM (
                     SELECT i.source, i.source_id, i.chunk, i.span_start, i.span_end\(inner), m.kw_score, row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY m.kw_score, i.chunk) AS kw_best
-                    FROM (SELECT rowid AS kw_id, bm25(\(KeywordIndex.table)) AS kw_score FROM \(KeywordIndex.table) WHERE \(KeywordIndex.table) MATCH ?) m
-                    JOIN items i ON i.id = m.kw_id\(scope.map { " WHERE \($0.sql)" } ?? ""))
+                    FROM kw_matches m JOIN items i ON i.id = m.kw_id\(scope.map { " WHERE \($0.sql)" } ?? ""))
                 WHERE kw_best = 1 ORDER BY kw_score, source, source_id LIMIT ?
                 """, arguments: [match] + (scope?.arguments ?? []) + [limit])
             return rows.map { row in
