@@ -35,6 +35,7 @@ demo: build setup-model
 	@mkdir -p $(DEMO_DIR)
 	@test -f $(DEMO_DIR)/groupgpt.db || $(PYTHON) fixtures/make_primary.py --out $(DEMO_DIR)/groupgpt.db --include fixtures/paraphrases.json
 	@$(PYTHON) fixtures/demo_longdocs.py --db $(DEMO_DIR)/groupgpt.db
+	@$(PYTHON) fixtures/demo_identifiers.py --db $(DEMO_DIR)/groupgpt.db
 	@echo "== 1. full rebuild (the job starts llama-server, embeds, publishes, stops it)"
 	$(BIN) --job jobs/demo.yml --full
 	@echo "== 2. the application changes: 5 new, 3 edited, 2 deleted messages"
@@ -49,6 +50,10 @@ demo: build setup-model
 	$(BIN) search --job jobs/demo.yml "how much do I owe for the lake cabin" --k 3 --where "room=Trip Planning"
 	@echo "== 5b. a passage deep inside a long knowledge entry (the GPL, 35,000 characters): found by its chunk"
 	$(BIN) search --job jobs/demo.yml "must I hand over the installation information with a consumer device" --k 3
+	@echo "== 5c. an exact order number among forty look-alike notes: vector search blurs it (the right note is not in its top 3)"
+	$(BIN) search --job jobs/demo.yml "ORD-2025-118734" --k 3 --mode vector
+	@echo "== 5d. hybrid search (the default: the job has keywords: fts5) finds it first through the FTS5 keyword index"
+	$(BIN) search --job jobs/demo.yml "ORD-2025-118734" --k 3
 	@echo "== 6. verify the published file against its contract and the primary"
 	$(BIN) verify --job jobs/demo.yml
 	@if pgrep -f "[l]lama-server.*--port 18089" >/dev/null; then echo "the model server is still running"; exit 1; \
