@@ -39,6 +39,9 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(name: .customLong("keyword-weight"), help: "Hybrid: the weight of the keyword ranking.")
     var keywordWeight: Double = 1
 
+    @Option(name: .customLong("keyword-coverage"), help: "Hybrid: the share (0 to 1) of the query's IDF weight a chunk's words must carry to count on the keyword side; 0 counts every match.")
+    var keywordCoverage: Double = 0.5
+
     @Option(name: .customLong("where"), help: ArgumentHelp(
         "Scope the search by an attribute: NAME=VALUE for a partition key; NAME OP VALUE with OP one of = != < <= > >= for a filter. Repeatable; all must hold; never matches NULL.",
         valueName: "condition"))
@@ -53,6 +56,7 @@ struct SearchCommand: AsyncParsableCommand {
         guard (1...10_000).contains(k) else { throw ValidationError("--k must be from 1 to 10000 (got \(k))") }
         if query.allSatisfy(\.isWhitespace) { throw ValidationError("the query is empty") }
         guard rrfK >= 0, rrfK.isFinite else { throw ValidationError("--rrf-k must be 0 or more (got \(rrfK))") }
+        guard (0...1).contains(keywordCoverage) else { throw ValidationError("--keyword-coverage must be from 0 to 1 (got \(keywordCoverage))") }
         for (name, w) in [("--vector-weight", vectorWeight), ("--keyword-weight", keywordWeight)] where !(w >= 0 && w.isFinite) {
             throw ValidationError("\(name) must be 0 or more (got \(w))")
         }
@@ -65,7 +69,8 @@ struct SearchCommand: AsyncParsableCommand {
             let job = try jobOptions.load()
             let filters = try conditions.map(AttributeFilter.parse)
             let report = try await Searcher(job: job, logger: logger).search(query, k: k, where: filters, orNull: orNull, mode: mode,
-                                                                     fusion: HybridFusion(k: rrfK, vectorWeight: vectorWeight, keywordWeight: keywordWeight))
+                                                                     fusion: HybridFusion(k: rrfK, vectorWeight: vectorWeight, keywordWeight: keywordWeight,
+                                                                                          keywordCoverage: keywordCoverage))
             if let degraded = report.degraded {
                 FileHandle.standardError.write(Data("reindex: search: answered from keywords alone, the model could not embed the query: \(degraded)\n".utf8))
             }

@@ -251,11 +251,13 @@ import Testing
     assert set(named) == {"keyword", "hybrid", "hybrid_room"}, named.keys()
     def quoted(text):
         terms = [t for t in text.split() if any(c.isalnum() for c in t)]
-        return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        return " OR ".join(dict.fromkeys('"' + t.replace('"', '""') + '"' for t in terms))
     out = []
     for case in json.load(open(cases_file)):
-        p = {"match": quoted(case["text"]), "k": case["k"], "depth": max(2 * case["k"], 50), "knn": 4096,
-             "rrf_k": 60.0, "vector_weight": 1.0, "keyword_weight": 1.0, "room": case.get("room")}
+        depth = max(2 * case["k"], 50)
+        p = {"match": quoted(case["text"]), "k": case["k"], "depth": depth, "knn": 4096, "candidates": 2 * depth,
+             "terms": json.dumps(list(dict.fromkeys('"' + t.replace('"', '""') + '"' for t in case["text"].split() if any(c.isalnum() for c in t)))),
+             "coverage": 0.5, "rrf_k": 60.0, "vector_weight": 1.0, "keyword_weight": 1.0, "room": case.get("room")}
         if "vector" in case: p["query"] = struct.pack("<%df" % len(case["vector"]), *case["vector"])
         rows = con.execute(named[case["sql"]], p).fetchall()
         if case["sql"] == "keyword":

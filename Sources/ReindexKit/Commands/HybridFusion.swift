@@ -12,11 +12,20 @@ public struct HybridFusion: Sendable, Equatable {
     public var k: Double = 60
     public var vectorWeight: Double = 1
     public var keywordWeight: Double = 1
+    /// The share of the query's IDF weight a chunk's terms must carry to
+    /// count on the keyword side (0: every match counts). With plain OR
+    /// matching, a paraphrase's common words matched hundreds of chunks
+    /// that then outranked the vector side's answer: recall@10 on
+    /// paraphrases fell from 98.3% (vector) to 81.7%; at 0.5 hybrid equals
+    /// vector on paraphrases and keeps 98.8% on identifiers
+    /// (fixtures/hybrid, docs/performance.md).
+    public var keywordCoverage: Double = 0.5
 
-    public init(k: Double = 60, vectorWeight: Double = 1, keywordWeight: Double = 1) {
+    public init(k: Double = 60, vectorWeight: Double = 1, keywordWeight: Double = 1, keywordCoverage: Double = 0.5) {
         self.k = k
         self.vectorWeight = vectorWeight
         self.keywordWeight = keywordWeight
+        self.keywordCoverage = keywordCoverage
     }
 
     /// How many rows each side ranks before fusing for `k` results: a row

@@ -71,8 +71,11 @@ public final class Searcher: Sendable {
             }
         }
         var keyword: [HybridFusion.Ranked] = []
-        if mode != .vector, let match = KeywordQuery.match(text) {
-            keyword = try file.keywordRank(match: match, limit: depth, scope: scope, attributes: columns)
+        if mode != .vector, let terms = KeywordQuery(text) {
+            // Fused with a vector side, keywords count only where they cover the query; alone (keyword
+            // mode, or hybrid without the model) every match ranks, best first.
+            let coverage = mode == .hybrid && report.degraded == nil ? fusion.keywordCoverage : 0
+            keyword = try file.keywordRank(terms, coverage: coverage, candidates: 2 * depth, limit: depth, scope: scope, attributes: columns)
                 .map { HybridFusion.Ranked(key: $0.0, score: $0.1, values: $0.2) }
         }
         let fused: [HybridFusion.Fused]

@@ -77,24 +77,59 @@ final class LiveFileReader {
         }
     }
 
-    /// The `limit` best rows for an FTS5 MATCH expression (`KeywordQuery`),
-    /// each by its best chunk, best first: bm25 ascending (more negative is
-    /// better), ties by `(source, source_id)`. The score returned is −bm25,
-    /// so higher is better on both sides of a hybrid search.
-    func keywordRank(match: String, limit: Int, scope: Scope? = nil, attributes: [AttributeColumn] = []) throws -> [(Key, Double, [DatabaseValue])] {
+    /// The `limit` best rows for a keyword query, each by its best chunk,
+    /// best first: bm25 ascending (more negative is better), ties by
+    /// `(source, source_id)`. The score returned is −bm25, so higher is
+    /// better on both sides of a hybrid search.
+    ///
+    /// `coverage` > 0 keeps only chunks holding query terms that carry at
+    /// least that share of the query's IDF weight (the IDF of bm25, counted
+    /// over chunks), among the `candidates` best chunks: the keyword side of
+    /// a hybrid search, where a chunk that shares only common words with a
+    /// paraphrase is noise (docs/format.md, "Querying keywords"). The SQL is
+    /// the documented consumer SQL's keyword side.
+    func keywordRank(_ query: KeywordQuery, coverage: Double = 0, candidates: Int = 100, limit: Int, scope: Scope? = nil,
+                     attributes: [AttributeColumn] = []) throws -> [(Key, Double, [DatabaseValue])] {
         let extra = attributes.map { ", \($0.name)" }.joined()
         let inner = attributes.map { ", i.\($0.name)" }.joined()
+        let t = KeywordIndex.table
+        let inScope = scope.map { " AND \($0.sql)" } ?? ""
+        // bm25() only in the query that has the MATCH (a materialized CTE: SQLite may not merge
+        // it into the window or the aggregate); the window keeps each row's best chunk.
+        var with = """
+            WITH kw_matches AS MATERIALIZED (
+                SELECT \(t).rowid AS kw_id, bm25(\(t)) AS kw_score FROM \(t) JOIN items i ON i.id = \(t).rowid
+                WHERE \(t) MATCH ?\(inScope) ORDER BY kw_score\(coverage > 0 ? " LIMIT ?" : ""))
+            """
+        var arguments: StatementArguments = [query.match] + (scope?.arguments ?? [])
+        var from = "kw_matches"
+        if coverage > 0 {
+            arguments += [candidates, query.termsJSON, coverage]
+            with += """
+                ,
+                kw_terms AS (SELECT value AS kw_term FROM json_each(?)),
+                kw_weights AS (
+                    SELECT kw_term, ln((kw_n - kw_df + 0.5) / (kw_df + 0.5) + 1) AS kw_idf
+                    FROM (SELECT kw_term, (SELECT count(*) FROM \(t) WHERE \(t) MATCH kw_terms.kw_term) AS kw_df FROM kw_terms),
+                         (SELECT count(*) AS kw_n FROM \(t))),
+                kw_covered AS (
+                    SELECT kw_id, kw_score FROM kw_matches m
+                    WHERE (SELECT sum(kw_idf) FROM kw_weights w
+                           WHERE EXISTS (SELECT 1 FROM \(t) WHERE \(t) MATCH w.kw_term AND \(t).rowid = m.kw_id))
+                          >= ? * (SELECT sum(kw_idf) FROM kw_weights))
+                """
+            from = "kw_covered"
+        }
+        arguments += [limit]
         return try queue.read { db in
-            // bm25() only where the MATCH is (a materialized CTE: SQLite may not merge it into
-            // the window); the window keeps each row's best chunk.
             let rows = try Row.fetchAll(db, sql: """
-                WITH kw_matches AS MATERIALIZED (
-                    SELECT rowid AS kw_id, bm25(\(KeywordIndex.table)) AS kw_score FROM \(KeywordIndex.table) WHERE \(KeywordIndex.table) MATCH ?)
+                \(with)
                 SELECT source, source_id, chunk, span_start, span_end, kw_score\(extra) FROM (
-                    SELECT i.source, i.source_id, i.chunk, i.span_start, i.span_end\(inner), m.kw_score, row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY m.kw_score, i.chunk) AS kw_best
-                    FROM kw_matches m JOIN items i ON i.id = m.kw_id\(scope.map { " WHERE \($0.sql)" } ?? ""))
+                    SELECT i.source, i.source_id, i.chunk, i.span_start, i.span_end\(inner), m.kw_score,
+                           row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY m.kw_score, i.chunk) AS kw_best
+                    FROM \(from) m JOIN items i ON i.id = m.kw_id)
                 WHERE kw_best = 1 ORDER BY kw_score, source, source_id LIMIT ?
-                """, arguments: [match] + (scope?.arguments ?? []) + [limit])
+                """, arguments: arguments)
             return rows.map { row in
                 (Key(source: row[0], sourceID: row[1], chunk: row[2], start: row[3], end: row[4]), -(row[5] as Double),
                  (0..<attributes.count).map { row[6 + $0] as DatabaseValue })
