@@ -14,6 +14,12 @@ import Testing
         #expect(KeywordQuery.match(text) == match)
     }
 
+    @Test func eachTermOnceForTheIDFCoverage() {
+        let q = KeywordQuery("the cabin the Cabin \"x\"")
+        #expect(q?.terms == [#""the""#, #""cabin""#, #""Cabin""#, #""""x""""#])
+        #expect(q?.termsJSON == #"["\"the\"","\"cabin\"","\"Cabin\"","\"\"\"x\"\"\""]"#)
+    }
+
     @Test func punctuationAloneHasNoKeywordQuery() {
         #expect(KeywordQuery.match(#"" * - ( ) ^ :"#) == nil)
         #expect(KeywordQuery.match("   ") == nil)
