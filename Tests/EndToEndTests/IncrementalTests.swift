@@ -47,15 +47,15 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: h.prev.path))
     }
 
-    @Test func anUnchangedPrimaryCallsNoModel() throws {
+    @Test func anUnchangedPrimarySendsOnlyTheProbes() throws {
         let h = try harness()
         defer { h.cleanup() }
         let before = try E2E.sha256(h.output)
         let r = try h.runJob(["--format", "json"])
         #expect(r.status == 0)
-        // Nothing to embed, so nothing to check for drift: not one request.
         let stats = try h.server.stats()
-        #expect(stats["requests"] as? Int == 0, "\(stats)")
+        #expect(stats["inputs"] as? Int == Probe.count)
+        #expect(stats["requests"] as? Int == 1)
         #expect(try E2E.json(r.stdout)["published"] as? Bool == false)
         #expect(try E2E.sha256(h.output) == before)
         #expect(try h.outListing() == ["vectors.db", "vectors.db.lock"])

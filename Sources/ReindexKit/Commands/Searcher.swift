@@ -22,49 +22,21 @@ public final class Searcher: Sendable {
     /// `mode`: nil = hybrid when the file has a keyword index, else vector.
     public func search(_ text: String, k: Int, where filters: [AttributeFilter] = [], orNull: [String] = [],
                        mode requested: SearchMode? = nil, fusion: HybridFusion = HybridFusion()) async throws -> SearchReport {
-        try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
-        let path = job.output
-        guard FileOps.exists(path) else {
-            throw ReindexError.io(path: path, detail: "no vector file — run `reindex --job \(job.file)` to build it")
-        }
-        if let problem = LiveFile.headerProblem(path) {
-            throw ReindexError.inconsistent(detail: "\(path): \(problem)")
-        }
-        let scanner = try PrimaryLocation.open(job.primary, logger: logger)
-        let file = try LiveFileReader(path: path)
-        let meta = try file.meta()
-        if meta[.format] == VectorFileFormat.previousVersion {
-            throw ReindexError.inconsistent(detail: "\(path) is a \(VectorFileFormat.previousVersion) file (got format \(VectorFileFormat.previousVersion)) — run `reindex --job \(job.file)` once: it upgrades the file to \(VectorFileFormat.version), re-embedding only rows that now have several chunks")
-        }
-        guard meta[.format] == VectorFileFormat.version else {
-            throw ReindexError.inconsistent(detail: "\(path) is not a \(VectorFileFormat.version) file (got format \(meta[.format] ?? "missing")) — rebuild it with `reindex --job \(job.file) --full`")
-        }
-        guard meta[.model] == job.model.name, meta[.dimensions] == String(job.model.dimensions) else {
-            throw ReindexError.inconsistent(detail: "\(path) was built with model \(meta[.model] ?? "?") (\(meta[.dimensions] ?? "?") dimensions), the job uses \(job.model.name) (\(job.model.dimensions)) — rebuild it with `reindex --job \(job.file) --full`")
-        }
-
-        guard let columns = AttributeColumn.decode(meta[.attributes]) else {
-            throw ReindexError.inconsistent(detail: "\(path): meta attributes is not readable (got \(meta[.attributes] ?? "nothing")) — run `reindex verify`")
-        }
-        let keywords = try meta[.keywords] != nil && file.hasKeywords()
-        let mode = requested ?? (keywords ? .hybrid : .vector)
-        if mode != .vector && !keywords {
-            throw ReindexError.usage("search --mode \(mode.rawValue): \(path) has no keyword index (got no meta.keywords) — add `keywords: fts5` to the job and run `reindex --job \(job.file)` (no re-embedding), or search with --mode vector")
+        let (file, columns, hasKeywords) = try openLiveFile()
+        let mode = requested ?? (hasKeywords ? .hybrid : .vector)
+        if mode != .vector && !hasKeywords {
+            throw ReindexError.usage("search --mode \(mode.rawValue): \(job.output) has no keyword index (got no meta.keywords) — add `keywords: fts5` to the job and run `reindex --job \(job.file)` (no re-embedding), or search with --mode vector")
         }
         // Checked before the model is asked anything.
         let scope: LiveFileReader.Scope? = filters.isEmpty && orNull.isEmpty ? nil : try AttributeFilter.sql(filters, orNull: orNull, columns: columns)
+        let scanner = try PrimaryLocation.open(job.primary, logger: logger)
 
         var report = SearchReport(query: text, mode: mode, results: [])
         let depth = mode == .hybrid ? HybridFusion.depth(for: k) : k
         var vector: [HybridFusion.Ranked] = []
         if mode != .keyword {
             do {
-                // A hybrid search has a fallback: it retries the model once, not for a minute.
-                let query = try await embed(text, maxRetries: mode == .hybrid ? min(job.model.maxRetries, 1) : job.model.maxRetries)
-                // Equal similarities in `(source, id)` order, as the consumer SQL of docs/format.md ranks them.
-                vector = try bestChunks(file, query: query, k: depth, scope: scope, attributes: columns)
-                    .map { HybridFusion.Ranked(key: $0.0, score: Double($0.1), values: $0.2) }
-                    .sorted { $0.score != $1.score ? $0.score > $1.score : ($0.key.source, $0.key.sourceID) < ($1.key.source, $1.key.sourceID) }
+                vector = try await vectorSide(text, file: file, depth: depth, retries: mode == .hybrid ? 1 : nil, scope: scope, columns: columns)
             } catch let error as ReindexError where mode == .hybrid && error.exitCode == ExitCodes.unavailable {
                 // The fallback of DESIGN.md's incident: keywords still answer when the model cannot.
                 report.degraded = "keyword only: \(error.description)"
@@ -80,8 +52,8 @@ public final class Searcher: Sendable {
         }
         let fused: [HybridFusion.Fused]
         switch mode {
-        case .vector: fused = vector.enumerated().map { .init(key: $1.key, score: $1.score, values: $1.values, vector: nil, keyword: nil) }
-        case .keyword: fused = keyword.enumerated().map { .init(key: $1.key, score: $1.score, values: $1.values, vector: nil, keyword: nil) }
+        case .vector: fused = vector.map { .init(key: $0.key, score: $0.score, values: $0.values, vector: nil, keyword: nil) }
+        case .keyword: fused = keyword.map { .init(key: $0.key, score: $0.score, values: $0.values, vector: nil, keyword: nil) }
         case .hybrid: fused = fusion.fuse(vector: vector, keyword: keyword, limit: k)
         }
         for row in fused.prefix(k) {
@@ -95,6 +67,46 @@ public final class Searcher: Sendable {
                                             attributes: attributes, vector: row.vector, keyword: row.keyword))
         }
         return report
+    }
+
+    /// The live file, read-only, once it is a current-format file of the
+    /// job's model; its attribute columns and whether it has keywords.
+    private func openLiveFile() throws -> (LiveFileReader, [AttributeColumn], Bool) {
+        try OutputPaths(output: job.output).refuseSameFile(asPrimary: job.primary)
+        let path = job.output
+        guard FileOps.exists(path) else {
+            throw ReindexError.io(path: path, detail: "no vector file — run `reindex --job \(job.file)` to build it")
+        }
+        if let problem = LiveFile.headerProblem(path) {
+            throw ReindexError.inconsistent(detail: "\(path): \(problem)")
+        }
+        let file = try LiveFileReader(path: path)
+        let meta = try file.meta()
+        if meta[.format] == VectorFileFormat.previousVersion {
+            throw ReindexError.inconsistent(detail: "\(path) is a \(VectorFileFormat.previousVersion) file (got format \(VectorFileFormat.previousVersion)) — run `reindex --job \(job.file)` once: it upgrades the file to \(VectorFileFormat.version), re-embedding only rows that now have several chunks")
+        }
+        guard meta[.format] == VectorFileFormat.version else {
+            throw ReindexError.inconsistent(detail: "\(path) is not a \(VectorFileFormat.version) file (got format \(meta[.format] ?? "missing")) — rebuild it with `reindex --job \(job.file) --full`")
+        }
+        guard meta[.model] == job.model.name, meta[.dimensions] == String(job.model.dimensions) else {
+            throw ReindexError.inconsistent(detail: "\(path) was built with model \(meta[.model] ?? "?") (\(meta[.dimensions] ?? "?") dimensions), the job uses \(job.model.name) (\(job.model.dimensions)) — rebuild it with `reindex --job \(job.file) --full`")
+        }
+        guard let columns = AttributeColumn.decode(meta[.attributes]) else {
+            throw ReindexError.inconsistent(detail: "\(path): meta attributes is not readable (got \(meta[.attributes] ?? "nothing")) — run `reindex verify`")
+        }
+        return (file, columns, try meta[.keywords] != nil && file.hasKeywords())
+    }
+
+    /// The vector side: the `depth` best rows by cosine similarity, equal
+    /// similarities in `(source, id)` order as the consumer SQL of
+    /// docs/format.md ranks them. `retries` caps the model's retries (a
+    /// hybrid search has a fallback: it retries once, not for a minute).
+    private func vectorSide(_ text: String, file: LiveFileReader, depth: Int, retries: Int?, scope: LiveFileReader.Scope?,
+                            columns: [AttributeColumn]) async throws -> [HybridFusion.Ranked] {
+        let query = try await embed(text, maxRetries: min(job.model.maxRetries, retries ?? job.model.maxRetries))
+        return try bestChunks(file, query: query, k: depth, scope: scope, attributes: columns)
+            .map { HybridFusion.Ranked(key: $0.0, score: Double($0.1), values: $0.2) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : ($0.key.source, $0.key.sourceID) < ($1.key.source, $1.key.sourceID) }
     }
 
     /// The `k` best rows, each by its best chunk: the exact top chunks,

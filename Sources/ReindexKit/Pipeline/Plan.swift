@@ -27,15 +27,18 @@ public struct Plan: Sendable {
     /// live file is of the current format (a `/1` file is upgraded), its
     /// index is the one this run would build, and it stores the same
     /// attributes (names, roles, types). An attribute-only change is a change.
-    /// A run that embeds nothing — incremental on a current-format file, no
-    /// row added or changed, no failure to retry, nothing resumed — copies
-    /// every vector from the live file, so it calls no model (and starts no
-    /// managed server): the vectors cannot mix models, and the next run that
-    /// embeds checks for drift. Attribute-only changes, removals and turning
-    /// the keyword index on or off are such runs.
-    func embedsNothing(resumed: Bool) -> Bool {
+    /// A run that publishes but embeds nothing — incremental on a
+    /// current-format file, no row added or changed, no failure to retry,
+    /// nothing resumed — copies every vector from the live file, so it calls
+    /// no model (and starts no managed server): the vectors cannot mix
+    /// models, and the next run that embeds checks for drift. Attribute-only
+    /// changes, removals and turning the keyword index on or off are such
+    /// runs. A no-change run still sends the drift probes: it publishes
+    /// nothing, and its answer, "the live file is current", includes the model.
+    func publishesWithoutEmbedding(resumed: Bool, index: VecIndex.Plan, keywords: KeywordSettings?) -> Bool {
         !isFull && !resumed && live?[.format] == VectorFileFormat.version && liveFailures == 0
             && !liveProbes.isEmpty && sources.allSatisfy { $0.added == 0 && $0.changed == 0 }
+            && !isNoChange(resumed: resumed, index: index, keywords: keywords)
     }
 
     /// The drift probes the live file recorded (kept by a run that embeds nothing).

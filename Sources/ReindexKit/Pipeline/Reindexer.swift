@@ -75,7 +75,7 @@ public final class Reindexer: Sendable {
         clock.lap("plan")
 
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
-        let modelFree = initialPlan.embedsNothing(resumed: checkpoint.resumed)
+        let modelFree = initialPlan.publishesWithoutEmbedding(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords)
         if modelFree { logger.info("nothing to embed: no model is called") }
         // The managed server (if any) runs for the rest of the run and is stopped however it ends.
         return try await ManagedServer.run(modelFree ? nil : job.model.server, logger: logger) {
