@@ -110,6 +110,12 @@ import Testing
         print("writer during a 100k scan (\(wal ? "WAL" : "rollback journal")): \(stats["writes"] ?? 0) writes, worst wait \(worst) ms, p99 \(stats["p99_wait_ms"] ?? "?") ms")
         #expect((stats["writes"] as? Int ?? 0) > 10)
         #expect(stats["busy_errors"] as? Int == 0)
-        #expect(worst < 200, "the writer waited \(worst) ms")
+        // A wait includes the writer's own COMMIT fsync, which a busy shared disk can stall for half a
+        // second (560 ms seen while another build wrote gigabytes); a reader holding its lock for a
+        // whole scan would make most waits long and end in busy errors, so: no error, a typical
+        // wait short, and no wait near the 5 s busy timeout.
+        let p99 = stats["p99_wait_ms"] as? Double ?? .infinity
+        #expect(p99 < 200, "the writer's 99th percentile wait was \(p99) ms")
+        #expect(worst < 2_000, "the writer waited \(worst) ms")
     }
 }
