@@ -32,6 +32,15 @@ public struct JobConfig: Sendable, Equatable {
     /// `max-row-bytes`: a row whose text is larger is never loaded; it is
     /// recorded in `failures` (memory stays bounded whatever a row holds).
     public var maxRowBytes: Int = 64 << 20
+    /// `compact-above`: on the clone path, `vec_items` is rebuilt once its
+    /// dead slots (deleted rows sqlite-vec 0.1 does not reclaim) pass this
+    /// share of all its slots.
+    public var compactAbove: Double = 0.2
+    /// `full-check-runs`: on the clone path, every vector of the new file is
+    /// checked when this many publishing runs checked only their change.
+    public var fullCheckRuns: Int = 50
+    /// `full-check-hours`: … or when the last full check is this old.
+    public var fullCheckHours: Double = 24
 
     /// The attributes every source declares, sorted by name.
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
@@ -75,7 +84,8 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
         }
         let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model",
-                                                                              "output-mode", "max-row-bytes"])
+                                                                              "output-mode", "max-row-bytes", "compact-above",
+                                                                              "full-check-runs", "full-check-hours"])
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         let name = try reader.requiredString(top, "name")
@@ -130,6 +140,9 @@ public struct JobConfig: Sendable, Equatable {
             job.outputMode = mode
         }
         job.maxRowBytes = try reader.optionalInt(top, "max-row-bytes", range: 1_024...(1 << 40)) ?? job.maxRowBytes
+        job.compactAbove = try reader.optionalDouble(top, "compact-above", range: 0...1) ?? job.compactAbove
+        job.fullCheckRuns = try reader.optionalInt(top, "full-check-runs", range: 1...1_000_000) ?? job.fullCheckRuns
+        job.fullCheckHours = try reader.optionalDouble(top, "full-check-hours", range: 0...1_000_000) ?? job.fullCheckHours
         return job
     }
 

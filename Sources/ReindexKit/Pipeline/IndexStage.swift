@@ -1,8 +1,14 @@
 import Foundation
+import GRDB
 import Logging
 
-/// index: builds `vec_items` in the work file from its items when the
-/// sqlite-vec extension is available (`VecIndex`).
+/// index: the derived indexes of the new file. Built from `items` when the
+/// file was built from nothing (`VecIndex.build`); on a clone of the live
+/// file, maintained from the run's delta (`work_delta`) in place, each index
+/// applying the same pending ids in one transaction — the one call site for
+/// every derived index (`vec_items` today). sqlite-vec 0.1 never reuses the
+/// slots of deleted rows, so past `compact-above` dead slots `vec_items` is
+/// rebuilt (a compaction, reported with its cost).
 struct IndexStage {
     let plan: VecIndex.Plan
     /// The job's attributes: partition keys, metadata and auxiliary columns of `vec_items`.
@@ -11,5 +17,44 @@ struct IndexStage {
 
     func run(work: WorkFile) throws -> VecIndex.Built {
         try work.buildIndex(plan, attributes: attributes, logger: logger)
+    }
+
+    /// The clone path: applies the pending delta, then compacts when the dead
+    /// slots pass `compactAbove` of all slots. `live` is the live file's meta.
+    func apply(work: WorkFile, live: VectorFileMeta?, compactAbove: Double) throws -> (VecIndex.Built, CompactionSummary?) {
+        guard let ext = plan.ext, plan.wanted == "vec0" else {
+            try work.applyDelta { _ in }
+            return (VecIndex.Built(note: nil, meta: [.index: "none"]), nil)
+        }
+        let version = try work.loadExtension(ext)
+        let started = ContinuousClock.now
+        let attributes = self.attributes
+        let (applied, deleted) = try work.applyDelta { db -> (Int, Int) in
+            let applied = try Int.fetchOne(db, sql: "SELECT count(*) FROM (\(WorkFile.pendingDelta))") ?? 0
+            let deleted = try VecIndex.apply(db, attributes: attributes)
+            // Another derived index (an FTS5 table keyed by items.id) applies the same delta here.
+            try db.execute(sql: "UPDATE main.work_state SET value = CAST(value AS INTEGER) + ? WHERE key = ?",
+                           arguments: [deleted, WorkStateKey.vecDeadRows.rawValue])
+            return (applied, deleted)
+        }
+        let dead = Int(try work.workState()[.vecDeadRows] ?? "0") ?? 0
+        let items = try work.itemCount()
+        let fraction = dead > 0 ? Double(dead) / Double(items + dead) : 0
+        logger.info("updated vec_items in place", metadata: ["ids": "\(applied)", "deleted": "\(deleted)", "dead_rows": "\(dead)",
+                                                             "dead_fraction": "\(String(format: "%.3f", fraction))"])
+        var meta: [MetaKey: String] = [.index: "vec0", .sqliteVecVersion: version, .vecDeadRows: String(dead)]
+        meta[.vecChunkSize] = live?[.vecChunkSize]
+        guard fraction > compactAbove else {
+            let seconds = (ContinuousClock.now - started).seconds
+            return (VecIndex.Built(note: String(format: "vec_items updated in place with sqlite-vec %@ (%d ids, %.2f s)", version, applied, seconds), meta: meta), nil)
+        }
+        logger.notice("compacting vec_items: dead slots passed compact-above", metadata: ["dead_rows": "\(dead)", "dead_fraction": "\(String(format: "%.3f", fraction))",
+                                                                                         "compact_above": "\(compactAbove)"])
+        let rebuildStarted = ContinuousClock.now
+        var built = try work.buildIndex(plan, attributes: attributes, crashPoint: "compact", logger: logger)
+        try work.setWorkState([.vecDeadRows: "0"])
+        let compaction = CompactionSummary(deadRows: dead, deadFraction: fraction, seconds: (ContinuousClock.now - rebuildStarted).seconds)
+        built.note = (built.note.map { $0 + "; " } ?? "") + compaction.text
+        return (built, compaction)
     }
 }

@@ -22,11 +22,16 @@ struct ReuseStage {
     let model: ModelConfig
     let logger: Logger
 
+    ///
+    /// On a clone of the live file the unchanged rows are already there:
+    /// `reconcile` deletes the items of changed and removed rows (recorded in
+    /// `work_delta`), only new and changed rows are chunked, and their
+    /// unchanged chunks are copied back by content hash.
     func run(work: WorkFile, plan: Plan) throws -> Reuse {
-        let carried = try work.reconcile(dropCopied: plan.isFull)
+        let carried = work.isClone ? try work.reconcileClone() : try work.reconcile(dropCopied: plan.isFull)
         let prefixLength = model.prefix.unicodeScalars.count
         let liveFormat = plan.live?[.format]
-        if let liveFormat {
+        if let liveFormat, !work.isClone {
             _ = try work.reuseWholeRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         }
         var reuse = Reuse(carriedBySource: carried, reusedBySource: [:])
@@ -45,7 +50,12 @@ struct ReuseStage {
             reuse.chunkedRows += page.count
             reuse.stagedChunks += chunks.count
         }
-        reuse.reusedBySource = liveFormat == nil ? try work.reusedBySource() : try work.reuseChunks()
+        if work.isClone {
+            _ = try work.reuseChunks()
+            reuse.reusedBySource = try work.reusedInClone()
+        } else {
+            reuse.reusedBySource = liveFormat == nil ? try work.reusedBySource() : try work.reuseChunks()
+        }
         try work.setWorkState([.mode: plan.mode.rawValue])
         logger.info("reuse", metadata: ["carried_over": "\(carried.values.reduce(0, +))", "reused": "\(reuse.reusedBySource.values.reduce(0, +))",
                                         "chunked_rows": "\(reuse.chunkedRows)", "chunks": "\(reuse.stagedChunks)"])

@@ -40,7 +40,12 @@ public struct Checkpoint {
     /// Opens the work file, resuming it when it belongs to this job.
     public static func open(workPath: String, job: JobConfig, mode: RunMode, restart: Bool, wal: Bool, logger: Logger) throws -> Checkpoint {
         let fingerprint = Self.fingerprint(job)
-        func create() throws -> WorkFile { try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal, attributes: job.attributes) }
+        // Staging is redone by every run; a clone never got its identity.
+        FileOps.remove(OutputPaths.scanFile(workPath))
+        FileOps.remove(OutputPaths.cloneFile(workPath))
+        func create() throws -> WorkFile {
+            try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal, attributes: job.attributes, scanPath: OutputPaths.scanFile(workPath))
+        }
         func startOver(_ work: WorkFile?, _ message: Logger.Message) throws -> WorkFile {
             logger.notice(message, metadata: ["work": "\(workPath)"])
             work?.close()
@@ -64,6 +69,10 @@ public struct Checkpoint {
             }
             if !state.isEmpty && state[.fingerprint] != fingerprint {
                 work = try startOver(work, "the unfinished work belongs to another job configuration (sources, model, dimensions, provider or prefix changed); starting over")
+                state = [:]
+            } else if mode == .full, state[.base] != nil {
+                // A clone holds the old file's vectors, which a full run never trusts.
+                work = try startOver(work, "the unfinished work started from a clone of the live file and this run is --full; starting over")
                 state = [:]
             }
         } else {

@@ -15,17 +15,25 @@ public final class WorkFile: Sendable {
     public let wal: Bool
     /// The job's attributes: columns of `items` and of the staged rows.
     public let attributes: [AttributeSpec]
-    private let queue: DatabaseQueue
+    /// The staging database's file (`OutputPaths.scanFile`), nil for an anonymous one.
+    let scanPath: String?
+    /// Whether this file started as a clone of the live file (`work_state`
+    /// `base`): every change to `items` is then recorded in `work_delta`, from
+    /// which the derived indexes are maintained (WorkFile+Clone.swift).
+    public let isClone: Bool
+    let queue: DatabaseQueue
 
     /// Opens or creates a work file. `wal` selects WAL for the build: each
     /// batch commits without an fsync yet survives `kill -9`; it is only used
     /// on local filesystems and the file is switched back to DELETE before
-    /// publishing.
-    public init(path: String, dimensions: Int, wal: Bool, attributes: [AttributeSpec] = []) throws {
+    /// publishing. `scanPath` names the staging file (kept when the work file
+    /// is reopened on a clone); nil stages into an anonymous database.
+    public init(path: String, dimensions: Int, wal: Bool, attributes: [AttributeSpec] = [], scanPath: String? = nil) throws {
         self.path = path
         self.dimensions = dimensions
         self.wal = wal
         self.attributes = attributes
+        self.scanPath = scanPath
         var config = Configuration()
         config.label = "vectors"
         config.busyMode = .timeout(5)
@@ -53,15 +61,20 @@ public final class WorkFile: Sendable {
                 }
                 try db.execute(sql: VectorFileFormat.schema(attributes: attributes))
                 try db.execute(sql: VectorFileFormat.workSchema)
-                try StagingArea.attach(db, attributes: attributes)
+                if let scanPath { try FilePermissions.prepareDerived(scanPath) }
+                try StagingArea.attach(db, attributes: attributes, path: scanPath ?? "")
             }
+            isClone = try queue.writeWithoutTransaction { db in try Self.recordDeltaIfCloned(db) }
         } catch let error as DatabaseError {
             throw ReindexError.io(path: path, detail: "cannot create the work file: \(error.message ?? "\(error)") — check the directory's permissions and free space")
         }
     }
 
-    public func close() {
+    /// Closes the file and removes the staging file, unless `keepScan` (the
+    /// work file is about to be reopened on a clone).
+    public func close(keepScan: Bool = false) {
         try? queue.close()
+        if !keepScan, let scanPath { FileOps.remove(scanPath) }
     }
 
     // MARK: Checkpoint identity
@@ -218,13 +231,13 @@ public final class WorkFile: Sendable {
     /// changed and re-chunked rows of an incremental one), after `rowid`.
     func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
         try queue.write { db in
-            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: isClone)
         }
     }
 
     func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         try queue.read { db in
-            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: isClone)
         }
     }
 
@@ -374,8 +387,10 @@ public final class WorkFile: Sendable {
     // MARK: Index
 
     /// Builds `vec_items` from `items` as the plan says (see `VecIndex.build`).
-    func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], logger: Logger) throws -> VecIndex.Built {
-        try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, logger: logger) }
+    func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], crashPoint: String? = nil, logger: Logger) throws -> VecIndex.Built {
+        try queue.writeWithoutTransaction { db in
+            try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, crashPoint: crashPoint, logger: logger)
+        }
     }
 
     // MARK: Verify
@@ -508,6 +523,8 @@ public final class WorkFile: Sendable {
                     """, arguments: [run.runID, run.mode, run.fullReason, run.startedAt, run.finishedAt,
                                      run.scanned, run.skipped, run.embedded, run.reused, run.removed, run.failed,
                                      run.requests, run.durationSeconds, run.itemsPerSecond])
+                // The run that built this file only (a clone holds the live file's rows).
+                try db.execute(sql: "DELETE FROM runs WHERE run_id != ?", arguments: [run.runID])
                 for table in VectorFileFormat.workTables {
                     try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
                 }
@@ -533,7 +550,7 @@ public final class WorkFile: Sendable {
         try FileOps.fsyncFile(path)
     }
 
-    private static func countBySource(_ db: Database, sql: String) throws -> [String: Int] {
+    static func countBySource(_ db: Database, sql: String) throws -> [String: Int] {
         var out: [String: Int] = [:]
         for row in try Row.fetchAll(db, sql: sql) { out[row[0]] = row[1] }
         return out
