@@ -78,7 +78,12 @@ public struct Checkpoint {
         } else {
             work = try create()
         }
-        if state.isEmpty, let adopted = try adoptFinished(work, fingerprint: fingerprint, mode: mode, logger: logger) {
+        if state.isEmpty, var adopted = try adoptFinished(work, fingerprint: fingerprint, mode: mode, logger: logger) {
+            if mode == .incremental {
+                // A finished file is complete and checked: a clone base as good as the live file.
+                work.close()
+                adopted.work = try create()
+            }
             return adopted
         }
         if state.isEmpty, try work.itemCount() > 0 {
@@ -103,7 +108,12 @@ public struct Checkpoint {
         guard found.items > 0, found.fingerprint == fingerprint, mode == .incremental || found.mode == RunMode.full.rawValue else { return nil }
         let runID = UUID().uuidString.lowercased()
         let started = Int64(Date().timeIntervalSince1970)
-        try work.setWorkState([.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue])
+        var state: [WorkStateKey: String] = [.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue]
+        if mode == .incremental {
+            state[.base] = FileClone.adopted
+            state[.vecDeadRows] = try work.metaValue(.vecDeadRows) ?? "0"
+        }
+        try work.setWorkState(state)
         logger.notice("resuming a finished but unpublished work file", metadata: ["work": "\(work.path)"])
         return Checkpoint(work: work, resumed: true, runID: runID, startedAt: started, previousMode: found.mode.flatMap(RunMode.init))
     }

@@ -81,6 +81,11 @@ extension WorkFile {
         }
     }
 
+    /// A value of this file's own `meta` (a finished file being adopted).
+    func metaValue(_ key: MetaKey) throws -> String? {
+        try queue.read { db in try String.fetchOne(db, sql: "SELECT value FROM main.meta WHERE key = ?", arguments: [key.rawValue]) }
+    }
+
     /// Failures recorded in this file (before a clone: only this run's, the
     /// rows over `max-row-bytes` found by the scan), to carry into the clone.
     func recordedFailures() throws -> [FailedItem] {

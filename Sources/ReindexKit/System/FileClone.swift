@@ -18,6 +18,11 @@ public enum FileClone {
         case readWrite = "clone: copy"
     }
 
+    /// The `base` of a finished but unpublished file that an incremental run
+    /// adopts (`Checkpoint.adoptFinished`): complete and checked, so it is
+    /// built on exactly as a clone would be, without copying anything.
+    public static let adopted = "clone: adopted"
+
     /// `FICLONE` from `<linux/fs.h>`: `_IOW(0x94, 9, int)` = direction write
     /// (1 << 30) | size of int (4 << 16) | type 0x94 << 8 | number 9. A macro,
     /// so Swift cannot import it.
