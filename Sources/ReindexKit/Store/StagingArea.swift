@@ -2,10 +2,12 @@ import Foundation
 import GRDB
 
 /// `scan.rows`: the source rows of one scan, staged where SQL can compare
-/// them with a vector file. `scan` is an anonymous database (SQLite deletes
-/// it on close, even after a crash), so staging never creates a file beside
-/// the output — runs stage on the work file's connection, dry runs and
-/// `verify` on a private in-memory one.
+/// them with a vector file. Runs stage on the work file's connection into
+/// `<work>-scan` (`OutputPaths.scanFile`: a file, so it survives reopening
+/// the work file on a clone of the live file; removed when the run ends,
+/// and by the next run after a crash); dry runs and `verify` into an
+/// anonymous database (SQLite deletes it on close, even after a crash) on a
+/// private in-memory connection, so they create nothing beside the output.
 enum StagingArea {
     /// The staged column of an attribute, in `scan.rows` and `temp.live_rows`
     /// (prefixed: an attribute may be named like a staging column).

@@ -5,10 +5,11 @@ import Logging
 /// The sqlite-vec `vec0` index of a vector file: `vec_items(embedding
 /// float[D] distance_metric=cosine)`, rowid = `items.id`.
 ///
-/// It is rebuilt from `items` in every new file rather than patched:
-/// sqlite-vec 0.1 does not reclaim the space of deleted rows, and every run
-/// writes a new file anyway, so a rebuild keeps the index exact and the file
-/// from growing (about 10,000 rows/s on this machine). Readers without the
+/// A file built from nothing builds it from `items` (`build`, about 10,000
+/// rows/s on this machine); a clone of the live file patches it with the
+/// run's delta (`apply`). sqlite-vec 0.1 does not reclaim the slots of
+/// deleted rows, so the clone path rebuilds it past a threshold of dead
+/// slots (`IndexStage`, `meta.vec_dead_rows`). Readers without the
 /// extension can still open the file and read every other table; only
 /// statements that touch `vec_items` fail ("no such module: vec0").
 public enum VecIndex {
