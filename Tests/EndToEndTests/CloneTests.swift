@@ -187,7 +187,7 @@ import Testing
     }
 
     /// Crash points of the clone path (and the publish, shared with builds).
-    static let points = ["copy", "clone", "delta", "batch:1", "compact", "verify", "finalize", "prev", "rename"]
+    static let points = ["scan", "copy", "clone", "delta", "batch:1", "compact", "verify", "finalize", "prev", "rename"]
 
     @Test(arguments: points)
     func killedOnTheClonePathThenRerun(point: String) throws {

@@ -53,7 +53,8 @@ struct CloneStage {
     /// Why this run cannot start from a clone of the live file; nil when it can.
     func whyBuild(work: WorkFile, plan: Plan, resumed: Bool, index: VecIndex.Plan) throws -> String? {
         guard plan.mode == .incremental, let live = plan.live else { return "full run" }
-        if resumed { return "resuming a file that was being built from nothing" }
+        // A work file that holds no item yet (a run killed before it embedded anything) is as good as a fresh one.
+        if resumed, try work.itemCount() > 0 { return "resuming a file that was being built from nothing" }
         guard live[.format] == VectorFileFormat.version else { return "upgrading a \(live[.format] ?? "?") file" }
         guard VecIndex.liveMatches(live, plan: index) else { return "the index changes (\(live[.index] ?? "none") to \(index.wanted))" }
         guard AttributeColumn.decode(live[.attributes]) == plan.attributes else { return "the attributes' names, roles or types changed" }

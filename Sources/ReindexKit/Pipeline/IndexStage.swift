@@ -22,6 +22,13 @@ struct IndexStage {
     /// The clone path: applies the pending delta, then compacts when the dead
     /// slots pass `compactAbove` of all slots. `live` is the live file's meta.
     func apply(work: WorkFile, live: VectorFileMeta?, compactAbove: Double) throws -> (VecIndex.Built, CompactionSummary?) {
+        guard try work.hasVecIndex() == (plan.wanted == "vec0") else {
+            // A clone resumed after `index:` changed: build (or drop) it as a build would.
+            let built = try run(work: work)
+            try work.markDeltaApplied()
+            try work.setWorkState([.vecDeadRows: "0"])
+            return (built, nil)
+        }
         guard let ext = plan.ext, plan.wanted == "vec0" else {
             try work.applyDelta { _ in }
             return (VecIndex.Built(note: nil, meta: [.index: "none"]), nil)

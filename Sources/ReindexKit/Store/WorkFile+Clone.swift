@@ -146,6 +146,11 @@ extension WorkFile {
         try queue.write { db in try db.execute(sql: "UPDATE main.work_delta SET indexed = 1 WHERE indexed = 0") }
     }
 
+    /// Whether the file has `vec_items`.
+    func hasVecIndex() throws -> Bool {
+        try queue.read { db in try VecIndex.exists(db, schema: "main") }
+    }
+
     /// Loads sqlite-vec into the work file's connection; returns `vec_version()`.
     func loadExtension(_ ext: SQLiteVecExtension) throws -> String {
         try queue.writeWithoutTransaction { db in try ext.load(into: db) }
