@@ -11,8 +11,12 @@ struct FullCheckSchedule {
     let afterHours: Double
 
     init(job: JobConfig) {
-        everyRuns = job.fullCheckRuns
-        afterHours = job.fullCheckHours
+        self.init(everyRuns: job.fullCheckRuns, afterHours: job.fullCheckHours)
+    }
+
+    init(everyRuns: Int, afterHours: Double) {
+        self.everyRuns = everyRuns
+        self.afterHours = afterHours
     }
 
     /// Whether this clone-path run is due for a full check.
