@@ -37,6 +37,7 @@ struct CloneStage {
         let failures = try work.recordedFailures()
         var state = try work.workState()
         state[.vecDeadRows] = plan.live?[.vecDeadRows] ?? "0"
+        state[.baseRunID] = plan.live?[.runID]
         work.close(keepScan: true)
         for f in [location.workPath] + OutputPaths.sidecarSuffixes.map({ location.workPath + $0 }) { FileOps.remove(f) }
         let started = ContinuousClock.now

@@ -28,7 +28,7 @@ struct ReuseStage {
     /// `work_delta`), only new and changed rows are chunked, and their
     /// unchanged chunks are copied back by content hash.
     func run(work: WorkFile, plan: Plan) throws -> Reuse {
-        let carried = work.isClone ? try work.reconcileClone() : try work.reconcile(dropCopied: plan.isFull)
+        let carried = work.isClone ? try work.reconcileClone(liveRunID: plan.live?[.runID]) : try work.reconcile(dropCopied: plan.isFull)
         let prefixLength = model.prefix.unicodeScalars.count
         let liveFormat = plan.live?[.format]
         if let liveFormat, !work.isClone {

@@ -106,10 +106,35 @@ extension WorkFile {
     }
 
     /// `reconcile` on a clone: the items of rows that changed or left the
-    /// primary are deleted (the clone's share of the delta). Returns the
-    /// items an interrupted attempt of this run wrote and that still hold.
-    func reconcileClone() throws -> [String: Int] {
-        _ = try reconcile(dropCopied: false)
+    /// primary are deleted (the clone's share of the delta). When the clone
+    /// was taken from the live file this run planned against (`base_run_id`
+    /// is its `run_id`), only the rows that differ from the live file, and
+    /// the rows this run wrote, are looked at, through the live file's pages
+    /// the plan just read: the clone's unchanged pages are never read (after
+    /// a reflink they are not even in the page cache). Otherwise (an adopted
+    /// file, a rollback in between) every item is compared. Returns the items
+    /// an interrupted attempt of this run wrote and that still hold.
+    func reconcileClone(liveRunID: String?) throws -> [String: Int] {
+        if let base = try workState()[.baseRunID], base == liveRunID {
+            try queue.write { db in
+                try db.execute(sql: """
+                    CREATE TEMP TABLE gone AS
+                    SELECT l.source AS source, l.source_id AS source_id FROM temp.live_rows l
+                    WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id AND r.hash = l.row_hash)
+                    UNION
+                    SELECT m.source, m.source_id FROM main.work_delta d JOIN main.items m ON m.id = d.id
+                    WHERE d.op = 'insert' AND NOT EXISTS (
+                        SELECT 1 FROM scan.rows r WHERE r.source = m.source AND r.source_id = m.source_id AND r.hash = m.row_hash);
+                    DELETE FROM main.items WHERE id IN (
+                        SELECT m.id FROM temp.gone g JOIN main.items m ON m.source = g.source AND m.source_id = g.source_id
+                        WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = m.source AND r.source_id = m.source_id AND r.hash = m.row_hash));
+                    DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
+                    DROP TABLE temp.gone;
+                    """)
+            }
+        } else {
+            _ = try reconcile(dropCopied: false)
+        }
         return try queue.read { db in
             try Self.countBySource(db, sql: "SELECT m.source, count(*) FROM items m JOIN work_delta d ON d.id = m.id AND d.op = 'insert' GROUP BY m.source")
         }
