@@ -100,7 +100,7 @@ public final class Reindexer: Sendable {
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
             clock.lap("embed")
             let verifier = VerifyStage(prefixLength: job.model.prefix.unicodeScalars.count)
-            let accounting = try verifier.account(work: work)
+            let accounting = try verifier.account(work: work, liveRunID: plan.live?[.runID])
             clock.lap("verify")
             let indexer = IndexStage(plan: ready.index, attributes: plan.attributes, logger: logger)
             var compaction: CompactionSummary?

@@ -11,8 +11,8 @@ struct VerifyStage {
 
     /// Settles failures and counts what the file holds; before the index is
     /// built or applied, so the index sees the settled items.
-    func account(work: WorkFile) throws -> WorkFile.Accounting {
-        let accounting = try work.account()
+    func account(work: WorkFile, liveRunID: String? = nil) throws -> WorkFile.Accounting {
+        let accounting = try work.account(candidates: try work.attributeCandidates(liveRunID: liveRunID))
         guard accounting.unaccounted == 0 else {
             throw ReindexError.verification(detail: "\(accounting.unaccounted) scanned rows are neither embedded nor recorded as failed — rerun with --restart; if it happens again, report it")
         }

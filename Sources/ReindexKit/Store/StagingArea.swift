@@ -183,7 +183,8 @@ public final class ScratchComparison: Sendable {
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
+        // A write: the diff is kept in `scan.diff` (the anonymous staging database).
+        try queue.write { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// What a run would embed, per source, by cutting the rows it would
@@ -232,8 +233,11 @@ public final class ScratchComparison: Sendable {
         }
     }
 
+    /// Runs `body` in one transaction on this connection: it writes only
+    /// to `scan` (the diff, `SourceDiff.materialize`); the live file is
+    /// attached read-only.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try queue.read(body)
+        try queue.write(body)
     }
 
     /// Loads an extension into this connection (to check `vec_items`).

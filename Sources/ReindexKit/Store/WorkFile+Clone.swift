@@ -108,10 +108,10 @@ extension WorkFile {
     /// `reconcile` on a clone: the items of rows that changed or left the
     /// primary are deleted (the clone's share of the delta). When the clone
     /// was taken from the live file this run planned against (`base_run_id`
-    /// is its `run_id`), only the rows that differ from the live file, and
-    /// the rows this run wrote, are looked at, through the live file's pages
-    /// the plan just read: the clone's unchanged pages are never read (after
-    /// a reflink they are not even in the page cache). Otherwise (an adopted
+    /// is its `run_id`), only the rows the plan found changed or removed
+    /// (`scan.diff`) and the rows this run wrote are looked at: neither file
+    /// is compared again, and the clone's unchanged pages are never read
+    /// (after a reflink they are not even in the page cache). Otherwise (an adopted
     /// file, a rollback in between) every item is compared. Returns the items
     /// an interrupted attempt of this run wrote and that still hold.
     func reconcileClone(liveRunID: String?) throws -> [String: Int] {
@@ -119,8 +119,7 @@ extension WorkFile {
             try queue.write { db in
                 try db.execute(sql: """
                     CREATE TEMP TABLE gone AS
-                    SELECT l.source AS source, l.source_id AS source_id FROM temp.live_rows l
-                    WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id AND r.hash = l.row_hash)
+                    SELECT source, source_id FROM scan.diff WHERE kind IN ('changed', 'removed')
                     UNION
                     SELECT m.source, m.source_id FROM main.work_delta d JOIN main.items m ON m.id = d.id
                     WHERE d.op = 'insert' AND NOT EXISTS (
@@ -138,6 +137,18 @@ extension WorkFile {
         return try queue.read { db in
             try Self.countBySource(db, sql: "SELECT m.source, count(*) FROM items m JOIN work_delta d ON d.id = m.id AND d.op = 'insert' GROUP BY m.source")
         }
+    }
+
+    /// The rows whose attributes may differ from the scan's, on a clone taken
+    /// from the live file this run planned against: rows the plan found
+    /// moved (`scan.diff`), and rows this run wrote (`account` settles only
+    /// these instead of comparing every item). nil otherwise.
+    func attributeCandidates(liveRunID: String?) throws -> String? {
+        guard isClone, !attributes.isEmpty, let base = try workState()[.baseRunID], base == liveRunID else { return nil }
+        return """
+            SELECT source, source_id FROM scan.diff WHERE kind = 'moved'
+            UNION SELECT m.source, m.source_id FROM main.work_delta d JOIN main.items m ON m.id = d.id
+            """
     }
 
     /// Items kept from the live file: the clone's own (never rewritten) and

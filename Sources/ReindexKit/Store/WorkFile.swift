@@ -138,7 +138,8 @@ public final class WorkFile: Sendable {
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
+        // A write: the diff is kept in `scan.diff`.
+        try queue.write { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// Rows the live file records as failed (a run retries them, so it is not a no-change run).
@@ -411,9 +412,11 @@ public final class WorkFile: Sendable {
     /// Settles failures (a row is complete — every staged chunk has an item,
     /// or it was copied whole — or it is failed and keeps no item), drops
     /// rows that are gone, and numbers the pieces of split chunks in order.
-    func account() throws -> Accounting {
+    /// `candidates` (the clone path): SQL of the `(source, source_id)` rows
+    /// whose attributes may have moved; every item is compared without.
+    func account(candidates: String? = nil) throws -> Accounting {
         try queue.write { db in
-            try Self.settleAttributes(db, attributes)
+            try Self.settleAttributes(db, attributes, candidates: candidates)
             // Rows with a staged chunk that has no item: failed (or unaccounted). Usually none, so
             // everything below touches few rows; items only hold staged rows (see `reconcile`).
             try db.execute(sql: """
@@ -449,13 +452,16 @@ public final class WorkFile: Sendable {
     /// Gives every item its row's current attributes from the staged rows:
     /// items carried over from an interrupted run may hold older values.
     /// Only differing items are written.
-    private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec]) throws {
+    private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec], candidates: String? = nil) throws {
         guard !attributes.isEmpty else { return }
         let set = attributes.map { "\($0.name) = r.\(StagingArea.column($0.name))" }.joined(separator: ", ")
         let differ = attributes.map { "main.items.\($0.name) IS NOT r.\(StagingArea.column($0.name))" }.joined(separator: " OR ")
+        let only = candidates.map {
+            " AND main.items.id IN (SELECT m.id FROM (\($0)) c JOIN main.items m ON m.source = c.source AND m.source_id = c.source_id)"
+        } ?? ""
         try db.execute(sql: """
             UPDATE main.items SET \(set) FROM scan.rows r
-            WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))
+            WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))\(only)
             """)
     }
 
