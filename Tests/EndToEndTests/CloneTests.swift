@@ -186,6 +186,30 @@ import Testing
         #expect(try meta(h.output, "runs_since_full_check") == "0")
     }
 
+    /// An interrupted clone deleted a changed row's items; the edit is undone
+    /// before the rerun: the row is whole in the live file again, but not in
+    /// the clone, so the rerun must take it back (from the live file, by
+    /// content hash) rather than trust the plan's diff.
+    @Test func anEditUndoneBetweenAnInterruptedCloneAndItsRerun() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let q = try DatabaseQueue(path: h.primary.path)
+        defer { try? q.close() }
+        let (id, original) = try q.read { db in
+            let row = try Row.fetchOne(db, sql: #"SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND length(content) > 20 ORDER BY id LIMIT 1"#)!
+            return (row[0] as String, row[1] as String)
+        }
+        try q.write { db in try db.execute(sql: #"UPDATE "Message" SET content = 'an edit about to be undone' WHERE id = ?"#, arguments: [id]) }
+        _ = try h.mutate(["--insert", "3"])
+        let crashed = try h.runJob([], env: ["REINDEX_CRASH_AT": "delta"])
+        #expect(crashed.status == 137 || crashed.status == 9, "\(crashed.stderr)")
+        try q.write { db in try db.execute(sql: #"UPDATE "Message" SET content = ? WHERE id = ?"#, arguments: [original, id]) }
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try E2E.json(r.stdout)["resumed"] as? Bool == true)
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
     /// Crash points of the clone path (and the publish, shared with builds).
     static let points = ["scan", "copy", "clone", "delta", "batch:1", "compact", "verify", "finalize", "prev", "rename"]
 

@@ -93,7 +93,7 @@ public final class Reindexer: Sendable {
                 .run(work: work, plan: plan, resumed: checkpoint.resumed, index: ready.index)
             work = start.work
             clock.lap("clone")
-            let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan)
+            let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan, resumed: checkpoint.resumed)
             clock.lap("reuse")
             CrashPoint.reached("delta")
             let embedded = try await EmbedStage(model: job.model, session: model, stop: stop, progressMode: options.progress,

@@ -27,7 +27,8 @@ struct ReuseStage {
     /// `reconcile` deletes the items of changed and removed rows (recorded in
     /// `work_delta`), only new and changed rows are chunked, and their
     /// unchanged chunks are copied back by content hash.
-    func run(work: WorkFile, plan: Plan) throws -> Reuse {
+    /// `resumed`: the work file is an interrupted run's.
+    func run(work: WorkFile, plan: Plan, resumed: Bool = true) throws -> Reuse {
         let carried = work.isClone ? try work.reconcileClone(liveRunID: plan.live?[.runID]) : try work.reconcile(dropCopied: plan.isFull)
         let prefixLength = model.prefix.unicodeScalars.count
         let liveFormat = plan.live?[.format]
@@ -35,11 +36,12 @@ struct ReuseStage {
             _ = try work.reuseWholeRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         }
         var reuse = Reuse(carriedBySource: carried, reusedBySource: [:])
-        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
+        let whole = work.isClone ? try work.wholeCondition(liveRunID: plan.live?[.runID], resumed: resumed) : nil
+        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
         let chunker = plan.chunking.chunker
         var cursor: Int64 = 0
         while true {
-            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
+            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
             guard let last = page.last else { break }
             cursor = last.rowid
             var chunks: [PendingChunk] = []

@@ -87,10 +87,19 @@ enum StagingArea {
     }
 
     /// The condition, on a staged row `r`, that a work file cloned from the
-    /// live file already holds all of its chunks: it has the row's chunk 0
-    /// (the clone's rows whose hash changed were deleted by `reconcile`) and
-    /// none of its items was written by this run (`work_delta` op `insert`:
-    /// a row embedded by an interrupted attempt may be partial).
+    /// live file this run planned against already holds all of its chunks:
+    /// the plan did not find it new, failed or changed (`scan.diff`). One
+    /// probe into a small table, where `wholeInClone` probes the clone twice.
+    static let wholeInCloneOfLive = """
+        NOT EXISTS (SELECT 1 FROM scan.diff d WHERE d.source = r.source AND d.source_id = r.source_id AND d.kind IN ('new', 'failed', 'changed'))
+        """
+
+    /// The condition, on a staged row `r`, that a work file cloned from
+    /// another file (an adopted one) already holds all of its chunks: it has
+    /// the row's chunk 0 (the clone's rows whose hash changed were deleted by
+    /// `reconcile`) and none of its items was written by this run
+    /// (`work_delta` op `insert`: a row embedded by an interrupted attempt
+    /// may be partial).
     static let wholeInClone = """
         EXISTS (SELECT 1 FROM main.items m WHERE m.source = r.source AND m.source_id = r.source_id AND m.chunk = 0)
         AND NOT EXISTS (SELECT 1 FROM main.items m JOIN main.work_delta d ON d.id = m.id AND d.op = 'insert'
@@ -103,8 +112,9 @@ enum StagingArea {
     /// corpus are such rows; only longer ones go through the chunker in Swift
     /// (`rowsToChunk`). Measured: chunking every row in Swift cost 0.14 s of a
     /// 0.68 s full run at 10,000 messages.
-    static func stageSingleChunkRows(_ db: Database, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, clone: Bool = false) throws {
-        let whole = clone ? wholeInClone : reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+    /// `whole` replaces `reusableWhole` on the clone path.
+    static func stageSingleChunkRows(_ db: Database, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, whole: String? = nil) throws {
+        let whole = whole ?? reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
         try db.execute(sql: """
             INSERT OR REPLACE INTO scan.chunks(source, source_id, chunk, span_start, span_end, hash, input)
             SELECT r.source, r.source_id, 0, 0, length(r.input) - \(prefixLength), r.hash, r.input FROM scan.rows r
@@ -115,8 +125,8 @@ enum StagingArea {
     /// Staged rows longer than one chunk that must be chunked (see
     /// `reusableWhole`), after `rowid`.
     static func rowsToChunk(_ db: Database, after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings,
-                            prefixLength: Int, clone: Bool = false) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
-        let whole = clone ? wholeInClone : reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+                            prefixLength: Int, whole: String? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+        let whole = whole ?? reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
             WHERE r.rowid > ? AND length(r.input) - \(prefixLength) > \(chunking.size) AND NOT (\(whole))

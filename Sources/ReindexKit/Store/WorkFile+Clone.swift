@@ -127,7 +127,7 @@ extension WorkFile {
                     DELETE FROM main.items WHERE id IN (
                         SELECT m.id FROM temp.gone g JOIN main.items m ON m.source = g.source AND m.source_id = g.source_id
                         WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = m.source AND r.source_id = m.source_id AND r.hash = m.row_hash));
-                    DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
+                    DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id);
                     DROP TABLE temp.gone;
                     """)
             }
@@ -149,6 +149,16 @@ extension WorkFile {
             SELECT source, source_id FROM scan.diff WHERE kind = 'moved'
             UNION SELECT m.source, m.source_id FROM main.work_delta d JOIN main.items m ON m.id = d.id
             """
+    }
+
+    /// The condition, on a staged row `r`, that the clone already holds it
+    /// whole (`StagingArea`): from the plan's diff when this run just cloned
+    /// the live file it planned against; else from the clone itself (a
+    /// resumed clone may lack rows an earlier attempt deleted that have
+    /// since changed back, or hold rows it embedded in part).
+    func wholeCondition(liveRunID: String?, resumed: Bool) throws -> String {
+        if !resumed, let base = try workState()[.baseRunID], base == liveRunID { return StagingArea.wholeInCloneOfLive }
+        return StagingArea.wholeInClone
     }
 
     /// Items kept from the live file: the clone's own (never rewritten) and

@@ -162,7 +162,7 @@ public final class WorkFile: Sendable {
                     SELECT 1 FROM scan.rows r
                     WHERE r.source = items.source AND r.source_id = items.source_id AND r.hash = items.row_hash)
                 """)
-            try db.execute(sql: "DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items)")
+            try db.execute(sql: "DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id)")
             return try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source")
         }
     }
@@ -230,15 +230,17 @@ public final class WorkFile: Sendable {
 
     /// Staged rows that must be chunked (every row of a full run; the new,
     /// changed and re-chunked rows of an incremental one), after `rowid`.
-    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
+    /// `whole`: the clone path's condition (`wholeCondition`).
+    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, whole: String? = nil) throws {
         try queue.write { db in
-            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: isClone)
+            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
         }
     }
 
-    func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+    func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int,
+                     whole: String? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         try queue.read { db in
-            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: isClone)
+            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
         }
     }
 
@@ -426,7 +428,7 @@ public final class WorkFile: Sendable {
                 DELETE FROM items WHERE EXISTS (SELECT 1 FROM temp.incomplete k WHERE k.source = items.source AND k.source_id = items.source_id);
                 DELETE FROM failures WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id)
                    OR EXISTS (SELECT 1 FROM main.items i WHERE i.source = failures.source AND i.source_id = failures.source_id);
-                DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
+                DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id);
                 """)
             try Self.renumberSplitChunks(db)
             let failures = try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
