@@ -30,7 +30,11 @@ struct CloneStage {
             return Outcome(work: work, build: try work.workState()[.base] ?? FileClone.Method.copyFileRange.rawValue, reason: nil)
         }
         if let reason = try whyBuild(work: work, plan: plan, resumed: resumed, index: index) {
-            if plan.mode == .incremental { logger.notice("building the new file from nothing", metadata: ["reason": "\(reason)"]) }
+            if plan.mode == .incremental {
+                logger.notice("building the new file from nothing", metadata: ["reason": "\(reason)"])
+            } else {
+                logger.info("building the new file from nothing", metadata: ["reason": "\(plan.fullReason ?? reason)"])
+            }
             return Outcome(work: work, build: Self.build, reason: plan.mode == .incremental ? reason : nil)
         }
         // The fresh work file holds only this run's identity and the failures its scan found.
