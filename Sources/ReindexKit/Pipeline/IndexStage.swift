@@ -21,7 +21,8 @@ struct IndexStage {
 
     /// The clone path: applies the pending delta, then compacts when the dead
     /// slots pass `compactAbove` of all slots. `live` is the live file's meta.
-    func apply(work: WorkFile, live: VectorFileMeta?, compactAbove: Double) throws -> (VecIndex.Built, CompactionSummary?) {
+    /// `items`: the accounting's count of items (not counted again).
+    func apply(work: WorkFile, live: VectorFileMeta?, items: Int, compactAbove: Double) throws -> (VecIndex.Built, CompactionSummary?) {
         guard try work.hasVecIndex() == (plan.wanted == "vec0") else {
             // A clone resumed after `index:` changed: build (or drop) it as a build would.
             let built = try run(work: work)
@@ -45,7 +46,6 @@ struct IndexStage {
             return (applied, deleted)
         }
         let dead = Int(try work.workState()[.vecDeadRows] ?? "0") ?? 0
-        let items = try work.itemCount()
         let fraction = dead > 0 ? Double(dead) / Double(items + dead) : 0
         logger.info("updated vec_items in place", metadata: ["ids": "\(applied)", "deleted": "\(deleted)", "dead_rows": "\(dead)",
                                                              "dead_fraction": "\(String(format: "%.3f", fraction))"])

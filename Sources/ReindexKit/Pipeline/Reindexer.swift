@@ -106,7 +106,7 @@ public final class Reindexer: Sendable {
             var compaction: CompactionSummary?
             let index: VecIndex.Built
             if work.isClone {
-                (index, compaction) = try indexer.apply(work: work, live: plan.live, compactAbove: job.compactAbove)
+                (index, compaction) = try indexer.apply(work: work, live: plan.live, items: accounting.items, compactAbove: job.compactAbove)
             } else {
                 index = try indexer.run(work: work)
             }

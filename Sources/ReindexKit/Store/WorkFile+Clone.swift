@@ -202,14 +202,6 @@ extension WorkFile {
         try queue.writeWithoutTransaction { db in try ext.load(into: db) }
     }
 
-    /// Items of the file (chunks) and the rows they belong to, from the index.
-    func itemAndRowCounts() throws -> (items: Int, rows: Int) {
-        try queue.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0,
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items WHERE chunk = 0") ?? 0)
-        }
-    }
-
     /// The check in proportion to the change (docs/format.md, "Checks"):
     /// the small tables' structure, the counts, every chunk of a row this
     /// run wrote covering its text, every vector it wrote (shape, finite,
@@ -224,8 +216,8 @@ extension WorkFile {
                     throw ReindexError.verification(detail: "quick_check(\(table)) of \(path) failed (got \(quick.prefix(3).joined(separator: "; "))) — the disk or filesystem may be failing; rerun with --restart")
                 }
             }
-            let items = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
-            let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items WHERE chunk = 0") ?? 0
+            let counts = try Row.fetchOne(db, sql: "SELECT count(*), coalesce(sum(chunk = 0), 0) FROM main.items")!
+            let (items, rows): (Int, Int) = (counts[0], counts[1])
             guard items == expected.items, rows == expected.rows else {
                 throw ReindexError.verification(detail: "expected \(expected.items) items of \(expected.rows) rows, the file has \(items) of \(rows) — rerun with --restart; if it happens again, report it")
             }

@@ -425,7 +425,8 @@ public final class WorkFile: Sendable {
                 CREATE TEMP TABLE incomplete AS
                 SELECT DISTINCT c.source AS source, c.source_id AS source_id FROM scan.chunks c
                 WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk);
-                DELETE FROM items WHERE EXISTS (SELECT 1 FROM temp.incomplete k WHERE k.source = items.source AND k.source_id = items.source_id);
+                DELETE FROM items WHERE id IN (
+                    SELECT i.id FROM temp.incomplete k JOIN main.items i ON i.source = k.source AND i.source_id = k.source_id);
                 DELETE FROM failures WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id)
                    OR EXISTS (SELECT 1 FROM main.items i WHERE i.source = failures.source AND i.source_id = failures.source_id);
                 DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id);
@@ -439,12 +440,17 @@ public final class WorkFile: Sendable {
                 WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
                   AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
                 """) ?? 0
-            let rowsBySource = try Self.countBySource(db, sql: "SELECT source, count(*) FROM items WHERE chunk = 0 GROUP BY source")
+            // Items and rows per source in one pass over the (source, source_id, chunk) index.
+            var itemsBySource: [String: Int] = [:], rowsBySource: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT source, count(*), coalesce(sum(chunk = 0), 0) FROM items GROUP BY source") {
+                itemsBySource[row[0]] = row[1]
+                rowsBySource[row[0]] = row[2]
+            }
             let accounting = Accounting(
                 rows: rowsBySource.values.reduce(0, +),
-                items: try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0,
+                items: itemsBySource.values.reduce(0, +),
                 unaccounted: unaccounted, failures: failures,
-                itemsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source"),
+                itemsBySource: itemsBySource,
                 rowsBySource: rowsBySource)
             try db.execute(sql: "DROP TABLE temp.incomplete")
             return accounting
