@@ -64,6 +64,8 @@ bench: release setup-model
 	@./fixtures/bench/setup_peer.sh
 	$(PYTHON) fixtures/bench/bench.py
 	$(PYTHON) fixtures/bench/pg_scan.py
+	@echo "== the clone path: cron runs at 100k messages (BENCH_SIZE=1000000 adds 1M), ext4 and a reflink XFS image"
+	$(PYTHON) fixtures/bench/clone_bench.py
 	@echo "== the job against the real model server, side by side with the server alone"
 	$(PYTHON) fixtures/bench/real_model_ratio.py
 

@@ -128,7 +128,11 @@ import Testing
         try h.mutate(["--insert", "20", "--update", "15", "--delete", "10"])
         let run = try h.runJob(["--format", "json"])
         #expect(run.status == 0, "\(run.stderr)")
-        #expect(try E2E.json(run.stdout)["published"] as? Bool == true)
+        let summary = try E2E.json(run.stdout)
+        #expect(summary["published"] as? Bool == true)
+        // The clone path (issue 15): the keyword index followed the delta, not a rebuild.
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone"), "\(summary)")
+        #expect(!run.stderr.contains("built keywords"), "\(run.stderr)")
 
         #expect(Self.ids(try Self.search(h, "zebracorn42", ["--mode", "keyword"]).json).isEmpty, "the old word no longer matches")
         #expect(Self.ids(try Self.search(h, "quokka7", ["--mode", "keyword"]).json) == ["kw-edit"])
@@ -137,6 +141,18 @@ import Testing
         let incremental = try #require(try Self.keywordRows(h.output))
         #expect(incremental == (try Self.keywordRows(h.dir.appendingPathComponent("fresh/vectors.db"))))
         #expect(incremental.count == (try E2E.scalar(h.output, "SELECT count(*) FROM items") as Int? ?? -1))
+        #expect(try h.command("verify").status == 0)
+
+        // Another tokenizer on the clone path: the index is built anew, equal to a fresh porter build.
+        try h.writeJob(yaml: Self.yaml(h, keywords: "{tokenizer: porter}"))
+        try h.mutate(["--insert", "3"])
+        let porter = try h.runJob(["--format", "json"])
+        #expect(porter.status == 0, "\(porter.stderr)")
+        #expect((try E2E.json(porter.stdout)["build"] as? String ?? "").hasPrefix("clone"))
+        #expect(Self.ids(try Self.search(h, "quokka7 reboots", ["--mode", "keyword", "--k", "1"]).json) == ["kw-edit"], "stemmed")
+        let freshPorter = try h.writeJob(yaml: Self.yaml(h, keywords: "{tokenizer: porter}", output: "fresh2/vectors.db"), name: "fresh2.yml")
+        #expect(try h.runJob(["--full"], job: freshPorter).status == 0)
+        #expect(try Self.keywordRows(h.output) == (try Self.keywordRows(h.dir.appendingPathComponent("fresh2/vectors.db"))))
         #expect(try h.command("verify").status == 0)
     }
 

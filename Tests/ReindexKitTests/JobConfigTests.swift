@@ -31,6 +31,19 @@ struct JobConfigTests {
         #expect(job.model.apiKey(environment: ["OPENAI_API_KEY": "k"]) == "k")
     }
 
+    @Test func theClonePathKeysHaveDefaultsAndBounds() throws {
+        let plain = try JobConfig.parse(yaml: yaml, file: "/j.yml", environment: ["OUT_DIR": "/x"])
+        #expect(plain.compactAbove == 0.2 && plain.fullCheckRuns == 50 && plain.fullCheckHours == 24)
+        let tuned = try JobConfig.parse(yaml: "compact-above: 0.05\nfull-check-runs: 7\nfull-check-hours: 1.5\n" + yaml, file: "/j.yml",
+                                        environment: ["OUT_DIR": "/x"])
+        #expect(tuned.compactAbove == 0.05 && tuned.fullCheckRuns == 7 && tuned.fullCheckHours == 1.5)
+        #expect {
+            try JobConfig.parse(yaml: "compact-above: 1.5\n" + yaml, file: "/j.yml", environment: ["OUT_DIR": "/x"])
+        } throws: { error in
+            "\(error)".contains("compact-above") && "\(error)".contains("from 0.0 to 1.0 (got 1.5)") && (error as? ReindexError)?.exitCode == 64
+        }
+    }
+
     @Test func refusesAKeyPastedIntoApiKeyEnv() {
         let bad = yaml.replacingOccurrences(of: "api-key-env: OPENAI_API_KEY", with: "api-key-env: sk-abc-123")
         #expect(throws: ReindexError.self) { try JobConfig.parse(yaml: bad, file: "/j.yml", environment: ["OUT_DIR": "/x"]) }

@@ -34,6 +34,15 @@ public struct JobConfig: Sendable, Equatable {
     public var maxRowBytes: Int = 64 << 20
     /// `keywords`: the FTS5 index of every chunk's text; nil = no keyword index.
     public var keywords: KeywordSettings? = nil
+    /// `compact-above`: on the clone path, `vec_items` is rebuilt once its
+    /// dead slots (deleted rows sqlite-vec 0.1 does not reclaim) pass this
+    /// share of all its slots.
+    public var compactAbove: Double = 0.2
+    /// `full-check-runs`: on the clone path, every vector of the new file is
+    /// checked when this many publishing runs checked only their change.
+    public var fullCheckRuns: Int = 50
+    /// `full-check-hours`: … or when the last full check is this old.
+    public var fullCheckHours: Double = 24
 
     /// The attributes every source declares, sorted by name.
     public var attributes: [AttributeSpec] { sources.first?.attributes ?? [] }
@@ -77,7 +86,8 @@ public struct JobConfig: Sendable, Equatable {
             throw ReindexError.jobFile(file: file, key: "(document)", detail: "the file is empty; expected a mapping with name, primary, output, sources and model")
         }
         let top = try reader.mapping(root, key: "(document)", allowed: ["name", "primary", "output", "index", "sources", "model",
-                                                                              "output-mode", "max-row-bytes", "keywords"])
+                                                                              "output-mode", "max-row-bytes", "keywords", "compact-above",
+                                                                              "full-check-runs", "full-check-hours"])
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
 
         let name = try reader.requiredString(top, "name")
@@ -133,6 +143,9 @@ public struct JobConfig: Sendable, Equatable {
         }
         job.maxRowBytes = try reader.optionalInt(top, "max-row-bytes", range: 1_024...(1 << 40)) ?? job.maxRowBytes
         job.keywords = try top["keywords"].flatMap { try KeywordSettings.parse($0, reader: reader) }
+        job.compactAbove = try reader.optionalDouble(top, "compact-above", range: 0...1) ?? job.compactAbove
+        job.fullCheckRuns = try reader.optionalInt(top, "full-check-runs", range: 1...1_000_000) ?? job.fullCheckRuns
+        job.fullCheckHours = try reader.optionalDouble(top, "full-check-hours", range: 0...1_000_000) ?? job.fullCheckHours
         return job
     }
 

@@ -6,7 +6,11 @@ import Foundation
 /// `scan`, `batch:<n>` (right after the n-th batch committed), `verify`,
 /// `finalize` (new file complete, not yet renamed), `prev` (old file kept as
 /// .prev, new one not yet renamed), `rename` (renamed, directory not yet
-/// fsynced). Unset in production; documented in README.md.
+/// fsynced); on the clone path also `copy` (after each chunk of the copy
+/// of the live file), `clone` (copied, not yet the work file), `delta`
+/// (the delta applied to `items`, before embedding; reached by every run)
+/// and `compact` (inside the rebuild of `vec_items`, before it commits).
+/// Unset in production; documented in docs/operations.md.
 public enum CrashPoint {
     static let spec = ProcessInfo.processInfo.environment["REINDEX_CRASH_AT"]
     private static let lock = NSLock()

@@ -60,7 +60,7 @@ public final class Reindexer: Sendable {
         let location = ready.location
         let checkpoint = try Checkpoint.open(workPath: location.workPath, job: job, mode: options.full ? .full : .incremental,
                                              restart: options.restart, wal: location.storage.workWAL, logger: logger)
-        let work = checkpoint.work
+        var work = checkpoint.work
         defer { work.close() }
 
         let scans = try await ScanStage(job: job, scanner: ready.scanner, logger: logger).run(checkStop: checkStop) {
@@ -92,8 +92,13 @@ public final class Reindexer: Sendable {
             }
             try checkStop()
 
-            let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan)
+            let start = try await CloneStage(job: job, location: location, logger: logger)
+                .run(work: work, plan: plan, resumed: checkpoint.resumed, index: ready.index)
+            work = start.work
+            clock.lap("clone")
+            let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan, resumed: checkpoint.resumed)
             clock.lap("reuse")
+            CrashPoint.reached("delta")
             var embedded = Embedded(probes: probes)
             if modelFree, case let pending = try work.pendingCount().chunks, pending > 0 {
                 throw ReindexError.internal("the plan found nothing to embed, yet \(pending) chunks are pending — rerun with --restart; if it happens again, report it")
@@ -103,20 +108,37 @@ public final class Reindexer: Sendable {
                                                 grace: options.grace, logger: logger).run(work: work, probes: probes)
             }
             clock.lap("embed")
-            let index = try IndexStage(plan: ready.index, attributes: plan.attributes, keywords: job.keywords,
-                                       prefixLength: job.model.prefix.unicodeScalars.count, logger: logger).run(work: work)
+            let verifier = VerifyStage(prefixLength: job.model.prefix.unicodeScalars.count)
+            let accounting = try verifier.account(work: work, liveRunID: plan.live?[.runID])
+            clock.lap("verify")
+            let indexer = IndexStage(plan: ready.index, attributes: plan.attributes, keywords: job.keywords,
+                                     prefixLength: job.model.prefix.unicodeScalars.count, logger: logger)
+            var compaction: CompactionSummary?
+            let index: VecIndex.Built
+            if work.isClone {
+                (index, compaction) = try indexer.apply(work: work, live: plan.live, items: accounting.items, compactAbove: job.compactAbove)
+            } else {
+                index = try indexer.run(work: work)
+            }
             clock.lap("index")
             try checkStop()
             CrashPoint.reached("verify")
-            let accounting = try VerifyStage(prefixLength: job.model.prefix.unicodeScalars.count).run(work: work)
+            let schedule = FullCheckSchedule(job: job)
+            let fullCheck = !work.isClone || schedule.due(live: plan.live)
+            try verifier.check(work: work, accounting: accounting, full: fullCheck, attributes: plan.attributes)
             clock.lap("verify")
 
             summary.record(reuse: reuse, accounting: accounting, counters: model.counters)
             summary.endpoints = model.pool.report()
             summary.note = index.note
+            summary.build = start.build
+            summary.buildReason = start.reason
+            summary.fullCheck = fullCheck
+            summary.compaction = compaction
             summary = summary.finished(clock: clock)
-            let meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,
+            var meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,
                                       index: index.meta, attributes: plan.attributes, throughput: Self.throughput(embedded, previous: plan.live))
+            for (key, value) in schedule.meta(fullCheck: fullCheck, live: plan.live) { meta[key] = value }
             try PublishStage(location: location, logger: logger)
                 .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))
             clock.lap("publish")

@@ -22,19 +22,26 @@ struct ReuseStage {
     let model: ModelConfig
     let logger: Logger
 
-    func run(work: WorkFile, plan: Plan) throws -> Reuse {
-        let carried = try work.reconcile(dropCopied: plan.isFull)
+    ///
+    /// On a clone of the live file the unchanged rows are already there:
+    /// `reconcile` deletes the items of changed and removed rows (recorded in
+    /// `work_delta`), only new and changed rows are chunked, and their
+    /// unchanged chunks are copied back by content hash.
+    /// `resumed`: the work file is an interrupted run's.
+    func run(work: WorkFile, plan: Plan, resumed: Bool = true) throws -> Reuse {
+        let carried = work.isClone ? try work.reconcileClone(liveRunID: plan.live?[.runID]) : try work.reconcile(dropCopied: plan.isFull)
         let prefixLength = model.prefix.unicodeScalars.count
         let liveFormat = plan.live?[.format]
-        if let liveFormat {
+        if let liveFormat, !work.isClone {
             _ = try work.reuseWholeRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         }
         var reuse = Reuse(carriedBySource: carried, reusedBySource: [:])
-        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
+        let whole = work.isClone ? try work.wholeCondition(liveRunID: plan.live?[.runID], resumed: resumed) : nil
+        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
         let chunker = plan.chunking.chunker
         var cursor: Int64 = 0
         while true {
-            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
+            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
             guard let last = page.last else { break }
             cursor = last.rowid
             var chunks: [PendingChunk] = []
@@ -45,7 +52,12 @@ struct ReuseStage {
             reuse.chunkedRows += page.count
             reuse.stagedChunks += chunks.count
         }
-        reuse.reusedBySource = liveFormat == nil ? try work.reusedBySource() : try work.reuseChunks()
+        if work.isClone {
+            _ = try work.reuseChunks()
+            reuse.reusedBySource = try work.reusedInClone()
+        } else {
+            reuse.reusedBySource = liveFormat == nil ? try work.reusedBySource() : try work.reuseChunks()
+        }
         try work.setWorkState([.mode: plan.mode.rawValue])
         logger.info("reuse", metadata: ["carried_over": "\(carried.values.reduce(0, +))", "reused": "\(reuse.reusedBySource.values.reduce(0, +))",
                                         "chunked_rows": "\(reuse.chunkedRows)", "chunks": "\(reuse.stagedChunks)"])

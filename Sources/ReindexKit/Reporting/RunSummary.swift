@@ -18,6 +18,17 @@ public struct RunSummary: Sendable {
     public var runID = ""
     /// each model endpoint, in the order the job lists them.
     public var endpoints: [EndpointSummary] = []
+    /// How the new file started: `clone: reflink`, `clone: copy_file_range`,
+    /// `clone: copy` (a copy of the live file, then the delta) or `build`
+    /// (from nothing); nil when nothing was published.
+    public var build: String?
+    /// Why an incremental run built from nothing (e.g. the live file failed its check).
+    public var buildReason: String?
+    /// Whether every vector of the new file was checked (always for a build;
+    /// periodically on the clone path, otherwise only what changed).
+    public var fullCheck: Bool?
+    /// The compaction of `vec_items` this run made, if any.
+    public var compaction: CompactionSummary?
 
     public init(mode: RunMode, output: String) {
         self.mode = mode
@@ -52,6 +63,10 @@ public struct RunSummary: Sendable {
         if let fullReason { lines.append("  full rebuild: \(fullReason)") }
         if published, let note { lines.append("  note: \(note)") }
         if resumed { lines.append("  resumed: \(total(\.carriedOver)) items carried over from the interrupted run") }
+        if let build {
+            lines.append("  new file: \(build)\(buildReason.map { " (\($0))" } ?? ""); checked \(fullCheck == true ? "in full" : "what changed")")
+        }
+        if let compaction { lines.append("  \(compaction.text)") }
         for s in sources {
             lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)\(s.attributesChanged > 0 ? ", attributes changed \(s.attributesChanged)" : "")")
         }
@@ -76,6 +91,7 @@ extension RunSummary: Encodable {
         case fullReason = "full_reason", runID = "run_id", carriedOver = "carried_over", durationSeconds = "duration_s"
         case itemsPerSecond = "items_per_s", stages = "stages_s", longestReadMs = "longest_read_ms", exitCode = "exit_code"
         case endpoints
+        case build, buildReason = "build_reason", fullCheck = "full_check", compaction
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -115,5 +131,9 @@ extension RunSummary: Encodable {
         try c.encode(Int(exitCode), forKey: .exitCode)
         try c.encode(note, forKey: .note)  // null when there is none
         try c.encode(endpoints, forKey: .endpoints)
+        try c.encode(build, forKey: .build)  // null when nothing was published
+        try c.encode(buildReason, forKey: .buildReason)
+        try c.encode(fullCheck, forKey: .fullCheck)
+        try c.encode(compaction, forKey: .compaction)
     }
 }

@@ -40,7 +40,12 @@ public struct Checkpoint {
     /// Opens the work file, resuming it when it belongs to this job.
     public static func open(workPath: String, job: JobConfig, mode: RunMode, restart: Bool, wal: Bool, logger: Logger) throws -> Checkpoint {
         let fingerprint = Self.fingerprint(job)
-        func create() throws -> WorkFile { try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal, attributes: job.attributes) }
+        // Staging is redone by every run; a clone never got its identity.
+        FileOps.remove(OutputPaths.scanFile(workPath))
+        FileOps.remove(OutputPaths.cloneFile(workPath))
+        func create() throws -> WorkFile {
+            try WorkFile(path: workPath, dimensions: job.model.dimensions, wal: wal, attributes: job.attributes, scanPath: OutputPaths.scanFile(workPath))
+        }
         func startOver(_ work: WorkFile?, _ message: Logger.Message) throws -> WorkFile {
             logger.notice(message, metadata: ["work": "\(workPath)"])
             work?.close()
@@ -65,11 +70,20 @@ public struct Checkpoint {
             if !state.isEmpty && state[.fingerprint] != fingerprint {
                 work = try startOver(work, "the unfinished work belongs to another job configuration (sources, model, dimensions, provider or prefix changed); starting over")
                 state = [:]
+            } else if mode == .full, state[.base] != nil {
+                // A clone holds the old file's vectors, which a full run never trusts.
+                work = try startOver(work, "the unfinished work started from a clone of the live file and this run is --full; starting over")
+                state = [:]
             }
         } else {
             work = try create()
         }
-        if state.isEmpty, let adopted = try adoptFinished(work, fingerprint: fingerprint, mode: mode, logger: logger) {
+        if state.isEmpty, var adopted = try adoptFinished(work, fingerprint: fingerprint, mode: mode, logger: logger) {
+            if mode == .incremental {
+                // A finished file is complete and checked: a clone base as good as the live file.
+                work.close()
+                adopted.work = try create()
+            }
             return adopted
         }
         if state.isEmpty, try work.itemCount() > 0 {
@@ -94,7 +108,12 @@ public struct Checkpoint {
         guard found.items > 0, found.fingerprint == fingerprint, mode == .incremental || found.mode == RunMode.full.rawValue else { return nil }
         let runID = UUID().uuidString.lowercased()
         let started = Int64(Date().timeIntervalSince1970)
-        try work.setWorkState([.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue])
+        var state: [WorkStateKey: String] = [.fingerprint: fingerprint, .runID: runID, .startedAt: String(started), .mode: mode.rawValue]
+        if mode == .incremental {
+            state[.base] = FileClone.adopted
+            state[.vecDeadRows] = try work.metaValue(.vecDeadRows) ?? "0"
+        }
+        try work.setWorkState(state)
         logger.notice("resuming a finished but unpublished work file", metadata: ["work": "\(work.path)"])
         return Checkpoint(work: work, resumed: true, runID: runID, startedAt: started, previousMode: found.mode.flatMap(RunMode.init))
     }

@@ -71,6 +71,52 @@ public enum KeywordIndex {
         return String(format: "keywords index built (FTS5, %@ tokenizer, %d chunks, %.2f s)", settings.tokenizer.rawValue, rows, seconds)
     }
 
+    /// Whether the file's keyword index is the one `settings` describe
+    /// (present with the same tokenizer, or absent for nil).
+    static func matches(_ db: Database, settings: KeywordSettings?) throws -> Bool {
+        let sql = try String.fetchOne(db, sql: "SELECT sql FROM main.sqlite_schema WHERE name = '\(table)'")
+        guard let settings else { return sql == nil }
+        return sql?.contains("tokenize = '\(settings.tokenizer.fts5)'") == true
+    }
+
+    /// Applies the work file's pending delta (`WorkFile.pendingDelta`) on a
+    /// clone of the live file: every changed id is deleted and, when it is
+    /// still an item, inserted again with its chunk's text from the staged
+    /// rows. Runs inside `WorkFile.applyDelta`'s transaction, beside `VecIndex.apply`.
+    static func apply(_ db: Database, prefixLength: Int) throws {
+        try db.execute(sql: """
+            DELETE FROM main.\(table) WHERE rowid IN (\(WorkFile.pendingDelta));
+            INSERT INTO main.\(table)(rowid, text)
+            SELECT i.id, \(chunkText(prefixLength: prefixLength)) FROM main.items i
+            JOIN scan.rows r ON r.source = i.source AND r.source_id = i.source_id
+            WHERE i.id IN (\(WorkFile.pendingDelta)) ORDER BY i.id;
+            """)
+    }
+
+    /// The clone path's check (`WorkFile.checkDelta`): one row per item
+    /// (counted through FTS5's docsize table), every id of `delta` that is
+    /// an item holding its chunk's staged text, none of the deleted ones left.
+    static func checkDelta(_ db: Database, items: Int, delta: String, prefixLength: Int) throws -> [String] {
+        var problems: [String] = []
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(table)_docsize") ?? 0
+        if rows != items { problems.append("keywords has \(rows) rows, items has \(items)") }
+        let differing = try Int64.fetchAll(db, sql: """
+            SELECT i.id FROM main.items i JOIN scan.rows r ON r.source = i.source AND r.source_id = i.source_id
+            WHERE i.id IN (\(delta))
+              AND (SELECT k.text FROM main.\(table) k WHERE k.rowid = i.id) IS NOT \(chunkText(prefixLength: prefixLength))
+            ORDER BY i.id LIMIT 5
+            """)
+        if !differing.isEmpty {
+            problems.append("keywords rows missing or differing from the chunk written by this run, ids: \(differing.map(String.init).joined(separator: ", "))")
+        }
+        let left = try Int64.fetchAll(db, sql: """
+            SELECT d.id FROM (\(delta)) d WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = d.id)
+              AND EXISTS (SELECT 1 FROM main.\(table)_docsize k WHERE k.id = d.id) ORDER BY d.id LIMIT 5
+            """)
+        if !left.isEmpty { problems.append("keywords rows deleted by this run are still there: \(left.map(String.init).joined(separator: ", "))") }
+        return problems
+    }
+
     /// Checks `keywords` in `schema` against `items`: one row per item and
     /// no row without one; on the work file (`staged`, a writable
     /// connection), also FTS5's own integrity check (the index matches the

@@ -52,4 +52,12 @@ public enum MetaKey: String, CaseIterable, Sendable {
     case keywords
     /// Items embedded per second by the last run that embedded at least 100 (dry-run estimates).
     case throughputItemsPerSecond = "throughput_items_per_s"
+    /// ISO 8601 time of the last publish that checked every vector of the
+    /// file (a full build, or the periodic full check of the clone path).
+    case fullCheckAt = "full_check_at"
+    /// Publishing runs since then that checked only what they changed.
+    case runsSinceFullCheck = "runs_since_full_check"
+    /// Rows deleted from `vec_items` since it was built: slots sqlite-vec 0.1
+    /// does not reclaim; `vec_items` is rebuilt past `compact-above`.
+    case vecDeadRows = "vec_dead_rows"
 }

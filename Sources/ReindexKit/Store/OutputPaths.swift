@@ -35,10 +35,18 @@ public struct OutputPaths: Sendable, Equatable {
         sidecarSuffixes.map { path + $0 }.filter { FileOps.exists($0) }
     }
 
-    /// The work file plus SQLite's sidecars of it.
+    /// The work file plus SQLite's sidecars of it, its staging file and a clone in the making.
     static func workFiles(_ workPath: String) -> [String] {
-        [workPath] + sidecarSuffixes.map { workPath + $0 }
+        [workPath] + sidecarSuffixes.map { workPath + $0 } + [scanFile(workPath), cloneFile(workPath)] + sidecarSuffixes.map { cloneFile(workPath) + $0 }
     }
+
+    /// The run's staged scan (`scan.rows`, `scan.chunks`), beside its work file:
+    /// rebuilt by every run, removed when the run ends.
+    static func scanFile(_ workPath: String) -> String { workPath + "-scan" }
+
+    /// The live file's clone until its `work_state` is written; then renamed
+    /// to the work file (a crash before leaves nothing a rerun would resume).
+    static func cloneFile(_ workPath: String) -> String { workPath + "-clone" }
 
     /// The work file in a local work directory (output on a network
     /// filesystem): named after the output's path, so each output has its

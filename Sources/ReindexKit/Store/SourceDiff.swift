@@ -58,75 +58,65 @@ public struct SourceDiff: Sendable, Equatable {
             }
             return ordered(diffs, sources)
         }
-        let moved = attributesDiffer(attributes)
-        for row in try Row.fetchAll(db, sql: """
-            SELECT r.source, count(*),
-                   coalesce(sum(l.row_hash = r.hash AND NOT (\(moved))), 0),
-                   coalesce(sum(l.row_hash != r.hash), 0),
-                   coalesce(sum(l.source IS NULL AND f.source IS NULL), 0),
-                   coalesce(sum(l.source IS NULL AND f.source IS NOT NULL), 0),
-                   coalesce(sum(CASE WHEN l.source IS NULL OR l.row_hash != r.hash THEN length(r.input) END), 0),
-                   coalesce(sum(l.row_hash = r.hash AND (\(moved))), 0)
-            FROM scan.rows r
-            LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
-            LEFT JOIN live.failures f ON l.source IS NULL AND f.source = r.source AND f.source_id = r.source_id
-            GROUP BY r.source
-            """) {
+        // One pass each way, kept as `scan.diff` (one row per differing row): the counts and the
+        // samples come from it, and a run on a clone deletes the changed and removed rows' items
+        // from it (`WorkFile.reconcileClone`) without comparing the files again.
+        try materialize(db, attributes: attributes)
+        for row in try Row.fetchAll(db, sql: "SELECT source, count(*) FROM scan.rows GROUP BY source") {
             let name: String = row[0]
-            var d = diffs[name] ?? SourceDiff(name: name)
-            d.staged = row[1]
-            d.unchanged = row[2]
-            d.changed.count = row[3]
-            d.new.count = row[4]
-            d.failed.count = row[5]
-            d.charsToEmbed = row[6]
-            d.attributesChanged.count = row[7]
-            diffs[name] = d
+            diffs[name, default: SourceDiff(name: name)].staged = row[1]
         }
-        for row in try Row.fetchAll(db, sql: """
-            SELECT l.source, count(*) FROM temp.live_rows l
-            WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
-            GROUP BY l.source
-            """) {
-            let name: String = row[0]
-            diffs[name, default: SourceDiff(name: name)].removed.count = row[1]
+        for row in try Row.fetchAll(db, sql: "SELECT source, kind, count(*), coalesce(sum(chars), 0) FROM scan.diff GROUP BY source, kind") {
+            let name: String = row[0], kind: String = row[1], count: Int = row[2], chars: Int = row[3]
+            var d = diffs[name] ?? SourceDiff(name: name)
+            switch kind {
+            case "new": d.new.count = count
+            case "failed": d.failed.count = count
+            case "changed": d.changed.count = count
+            case "moved": d.attributesChanged.count = count
+            default: d.removed.count = count
+            }
+            if kind != "moved" && kind != "removed" { d.charsToEmbed += chars }
+            diffs[name] = d
         }
         for name in diffs.keys {
             var d = diffs[name]!
-            if d.new.count > 0 {
-                d.new.ids = try ids("""
-                    SELECT r.source_id FROM scan.rows r WHERE r.source = ?
-                      AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id)
-                      AND NOT EXISTS (SELECT 1 FROM live.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
-                    """, name)
-            }
-            if d.failed.count > 0 {
-                d.failed.ids = try ids("""
-                    SELECT r.source_id FROM scan.rows r JOIN live.failures f ON f.source = r.source AND f.source_id = r.source_id
-                    WHERE r.source = ? AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = r.source AND l.source_id = r.source_id)
-                    """, name)
-            }
-            if d.changed.count > 0 {
-                d.changed.ids = try ids("""
-                    SELECT r.source_id FROM scan.rows r JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
-                    WHERE r.source = ? AND l.row_hash != r.hash
-                    """, name)
-            }
-            if d.attributesChanged.count > 0 {
-                d.attributesChanged.ids = try ids("""
-                    SELECT r.source_id FROM scan.rows r JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
-                    WHERE r.source = ? AND l.row_hash = r.hash AND (\(moved))
-                    """, name)
-            }
-            if d.removed.count > 0 {
-                d.removed.ids = try ids("""
-                    SELECT l.source_id FROM temp.live_rows l WHERE l.source = ? AND NOT EXISTS (
-                      SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
-                    """, name)
+            d.unchanged = d.staged - d.new.count - d.failed.count - d.changed.count - d.attributesChanged.count
+            let kinds: [(String, WritableKeyPath<SourceDiff, IDList>)] = [("new", \.new), ("failed", \.failed), ("changed", \.changed),
+                                                                          ("moved", \.attributesChanged), ("removed", \.removed)]
+            for (kind, path) in kinds where d[keyPath: path].count > 0 {
+                d[keyPath: path].ids = try String.fetchAll(db, sql: "SELECT source_id FROM scan.diff WHERE source = ? AND kind = ? ORDER BY 1 LIMIT ?",
+                                                           arguments: [name, kind, sample])
             }
             diffs[name] = d
         }
         return ordered(diffs, sources)
+    }
+
+    /// `scan.diff(source, source_id, kind, chars)`: every staged row that
+    /// differs from the live file (`new`, `failed` — new but recorded in its
+    /// failures —, `changed`, `moved`: same text, other attributes) with its
+    /// model input's length, and every live row the scan no longer has
+    /// (`removed`). Replaced at every call.
+    static func materialize(_ db: Database, attributes: [AttributeSpec]) throws {
+        let moved = attributesDiffer(attributes)
+        try db.execute(sql: """
+            DROP TABLE IF EXISTS scan.diff;
+            CREATE TABLE scan.diff(source TEXT NOT NULL, source_id TEXT NOT NULL, kind TEXT NOT NULL, chars INTEGER NOT NULL);
+            INSERT INTO scan.diff(source, source_id, kind, chars)
+            SELECT r.source, r.source_id,
+                   CASE WHEN l.source IS NULL THEN (CASE WHEN f.source IS NULL THEN 'new' ELSE 'failed' END)
+                        WHEN l.row_hash != r.hash THEN 'changed' ELSE 'moved' END,
+                   length(r.input)
+            FROM scan.rows r
+            LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
+            LEFT JOIN live.failures f ON l.source IS NULL AND f.source = r.source AND f.source_id = r.source_id
+            WHERE l.source IS NULL OR l.row_hash != r.hash OR (\(moved));
+            INSERT INTO scan.diff(source, source_id, kind, chars)
+            SELECT l.source, l.source_id, 'removed', 0 FROM temp.live_rows l
+            WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id);
+            CREATE INDEX scan.diff_rows ON diff(source, source_id);
+            """)
     }
 
     /// The condition, on a staged row `r` and its live row `l`, that the

@@ -2,10 +2,12 @@ import Foundation
 import GRDB
 
 /// `scan.rows`: the source rows of one scan, staged where SQL can compare
-/// them with a vector file. `scan` is an anonymous database (SQLite deletes
-/// it on close, even after a crash), so staging never creates a file beside
-/// the output — runs stage on the work file's connection, dry runs and
-/// `verify` on a private in-memory one.
+/// them with a vector file. Runs stage on the work file's connection into
+/// `<work>-scan` (`OutputPaths.scanFile`: a file, so it survives reopening
+/// the work file on a clone of the live file; removed when the run ends,
+/// and by the next run after a crash); dry runs and `verify` into an
+/// anonymous database (SQLite deletes it on close, even after a crash) on a
+/// private in-memory connection, so they create nothing beside the output.
 enum StagingArea {
     /// The staged column of an attribute, in `scan.rows` and `temp.live_rows`
     /// (prefixed: an attribute may be named like a staging column).
@@ -35,10 +37,12 @@ enum StagingArea {
         """
     }
 
-    /// Attaches `scan` to `db`'s connection.
-    static func attach(_ db: Database, attributes: [AttributeSpec]) throws {
+    /// Attaches `scan` to `db`'s connection: anonymous by default; a run
+    /// stages into a named file beside its work file (`path`), so the staged
+    /// scan survives reopening the work file on a clone of the live file.
+    static func attach(_ db: Database, attributes: [AttributeSpec], path: String = "") throws {
+        try db.execute(sql: "ATTACH DATABASE ? AS scan", arguments: [path])
         try db.execute(sql: """
-            ATTACH DATABASE '' AS scan;
             PRAGMA scan.journal_mode = OFF;
             PRAGMA scan.synchronous = OFF;
             PRAGMA scan.cache_size = -4000;
@@ -82,14 +86,35 @@ enum StagingArea {
         }
     }
 
+    /// The condition, on a staged row `r`, that a work file cloned from the
+    /// live file this run planned against already holds all of its chunks:
+    /// the plan did not find it new, failed or changed (`scan.diff`). One
+    /// probe into a small table, where `wholeInClone` probes the clone twice.
+    static let wholeInCloneOfLive = """
+        NOT EXISTS (SELECT 1 FROM scan.diff d WHERE d.source = r.source AND d.source_id = r.source_id AND d.kind IN ('new', 'failed', 'changed'))
+        """
+
+    /// The condition, on a staged row `r`, that a work file cloned from
+    /// another file (an adopted one) already holds all of its chunks: it has
+    /// the row's chunk 0 (the clone's rows whose hash changed were deleted by
+    /// `reconcile`) and none of its items was written by this run
+    /// (`work_delta` op `insert`: a row embedded by an interrupted attempt
+    /// may be partial).
+    static let wholeInClone = """
+        EXISTS (SELECT 1 FROM main.items m WHERE m.source = r.source AND m.source_id = r.source_id AND m.chunk = 0)
+        AND NOT EXISTS (SELECT 1 FROM main.items m JOIN main.work_delta d ON d.id = m.id AND d.op = 'insert'
+                        WHERE m.source = r.source AND m.source_id = r.source_id)
+        """
+
     /// Stages, in one statement, the rows to embed that fit one chunk: their
     /// chunk is the whole text, with the row's input and hash (the chunker's
     /// contract for a text of at most `size` scalars). Most rows of a chat
     /// corpus are such rows; only longer ones go through the chunker in Swift
     /// (`rowsToChunk`). Measured: chunking every row in Swift cost 0.14 s of a
     /// 0.68 s full run at 10,000 messages.
-    static func stageSingleChunkRows(_ db: Database, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
-        let whole = reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+    /// `whole` replaces `reusableWhole` on the clone path.
+    static func stageSingleChunkRows(_ db: Database, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, whole: String? = nil) throws {
+        let whole = whole ?? reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
         try db.execute(sql: """
             INSERT OR REPLACE INTO scan.chunks(source, source_id, chunk, span_start, span_end, hash, input)
             SELECT r.source, r.source_id, 0, 0, length(r.input) - \(prefixLength), r.hash, r.input FROM scan.rows r
@@ -100,8 +125,8 @@ enum StagingArea {
     /// Staged rows longer than one chunk that must be chunked (see
     /// `reusableWhole`), after `rowid`.
     static func rowsToChunk(_ db: Database, after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings,
-                            prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
-        let whole = reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
+                            prefixLength: Int, whole: String? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+        let whole = whole ?? reusableWhole(liveFormat: liveFormat, size: chunking.size, prefixLength: prefixLength)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT r.rowid, r.source, r.source_id, r.hash, r.input, r.truncated FROM scan.rows r
             WHERE r.rowid > ? AND length(r.input) - \(prefixLength) > \(chunking.size) AND NOT (\(whole))
@@ -168,7 +193,8 @@ public final class ScratchComparison: Sendable {
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
+        // A write: the diff is kept in `scan.diff` (the anonymous staging database).
+        try queue.write { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// What a run would embed, per source, by cutting the rows it would
@@ -217,8 +243,11 @@ public final class ScratchComparison: Sendable {
         }
     }
 
+    /// Runs `body` in one transaction on this connection: it writes only
+    /// to `scan` (the diff, `SourceDiff.materialize`); the live file is
+    /// attached read-only.
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        try queue.read(body)
+        try queue.write(body)
     }
 
     /// Loads an extension into this connection (to check `vec_items`).

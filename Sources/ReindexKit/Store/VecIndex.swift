@@ -5,14 +5,17 @@ import Logging
 /// The sqlite-vec `vec0` index of a vector file: `vec_items(embedding
 /// float[D] distance_metric=cosine)`, rowid = `items.id`.
 ///
-/// It is rebuilt from `items` in every new file rather than patched:
-/// sqlite-vec 0.1 does not reclaim the space of deleted rows, and every run
-/// writes a new file anyway, so a rebuild keeps the index exact and the file
-/// from growing (about 10,000 rows/s on this machine). Readers without the
+/// A file built from nothing builds it from `items` (`build`, about 10,000
+/// rows/s on this machine); a clone of the live file patches it with the
+/// run's delta (`apply`). sqlite-vec 0.1 does not reclaim the slots of
+/// deleted rows, so the clone path rebuilds it past a threshold of dead
+/// slots (`IndexStage`, `meta.vec_dead_rows`). Readers without the
 /// extension can still open the file and read every other table; only
 /// statements that touch `vec_items` fail ("no such module: vec0").
 public enum VecIndex {
     public static let table = "vec_items"
+    /// vec0's shadow table of rowids: counted without the extension.
+    static let rowidsTable = "vec_items_rowids"
 
     /// What a run will do about the index, decided once before any work.
     public struct Plan: Sendable {
@@ -77,7 +80,10 @@ public enum VecIndex {
 
     /// Drops any `vec_items` left in the work file and, when wanted, builds it
     /// anew from `items` in one transaction. Runs on the work file's connection.
-    static func build(_ db: Database, dimensions d: Int, plan: Plan, attributes: [AttributeColumn] = [], logger: Logger) throws -> Built {
+    /// `crashPoint` is reached inside the transaction, before it commits
+    /// (the compaction's kill -9 test).
+    static func build(_ db: Database, dimensions d: Int, plan: Plan, attributes: [AttributeColumn] = [], crashPoint: String? = nil,
+                      logger: Logger) throws -> Built {
         let started = ContinuousClock.now
         var version: String?
         if let ext = plan.ext {
@@ -107,6 +113,7 @@ public enum VecIndex {
                 let order = (attributes.filter { $0.role == .partition }.map(\.vecValue) + ["i.id"]).joined(separator: ", ")
                 try db.execute(sql: "INSERT INTO main.\(table)(rowid, embedding\(names)) SELECT i.id, i.embedding\(values) FROM main.items i ORDER BY \(order)")
             }
+            if let crashPoint { CrashPoint.reached(crashPoint) }
             return .commit
         }
         guard let version else {
@@ -118,10 +125,66 @@ public enum VecIndex {
         let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.items") ?? 0
         let seconds = (ContinuousClock.now - started).seconds
         logger.info("built vec_items", metadata: ["rows": "\(rows)", "seconds": "\(String(format: "%.2f", seconds))", "sqlite_vec": "\(version)"])
-        var meta: [MetaKey: String] = [.index: "vec0", .sqliteVecVersion: version]
+        var meta: [MetaKey: String] = [.index: "vec0", .sqliteVecVersion: version, .vecDeadRows: "0"]
         meta[.vecChunkSize] = chunkSize.map(String.init)
         return Built(note: String(format: "vec_items index built with sqlite-vec %@ (%d rows, %.2f s)", version, rows, seconds),
                        meta: meta)
+    }
+
+    /// Applies the work file's pending delta (`WorkFile.pendingDelta`) to
+    /// `vec_items` in place, on a clone of the live file: every changed id is
+    /// deleted and, when it is still an item, inserted again with its vector
+    /// and attributes (vec0 cannot update a partition key in place). Deletes
+    /// go one rowid at a time, the point lookup vec0 serves. Returns the rows
+    /// deleted: slots sqlite-vec 0.1 never reuses (see `IndexStage`'s
+    /// compaction). Runs inside `WorkFile.applyDelta`'s transaction, with the
+    /// extension loaded.
+    static func apply(_ db: Database, attributes: [AttributeColumn]) throws -> Int {
+        let pending = try Int64.fetchAll(db, sql: WorkFile.pendingDelta)
+        guard !pending.isEmpty else { return 0 }
+        let present = try db.makeStatement(sql: "SELECT count(*) FROM main.\(rowidsTable) WHERE rowid = ?")
+        let delete = try db.makeStatement(sql: "DELETE FROM main.\(table) WHERE rowid = ?")
+        var deleted = 0
+        for id in pending {
+            guard try Int.fetchOne(present, arguments: [id]) == 1 else { continue }
+            try delete.execute(arguments: [id])
+            deleted += 1
+        }
+        let names = attributes.map { ", \($0.name)" }.joined()
+        let values = attributes.map { ", \($0.vecValue)" }.joined()
+        let order = (attributes.filter { $0.role == .partition }.map(\.vecValue) + ["i.id"]).joined(separator: ", ")
+        try db.execute(sql: """
+            INSERT INTO main.\(table)(rowid, embedding\(names)) SELECT i.id, i.embedding\(values) FROM main.items i
+            WHERE i.id IN (\(WorkFile.pendingDelta)) ORDER BY \(order)
+            """)
+        return deleted
+    }
+
+    /// The clone path's check of `vec_items` (`WorkFile.checkDelta`): as many
+    /// rows as `items` (counted in the shadow table), every id of `delta`
+    /// that is an item holding the item's vector and attributes, and none of
+    /// the deleted ones left. Needs the extension loaded.
+    static func checkDelta(_ db: Database, items: Int, delta: String, attributes: [AttributeColumn] = []) throws -> [String] {
+        var problems: [String] = []
+        let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM main.\(rowidsTable)") ?? 0
+        if rows != items { problems.append("vec_items has \(rows) rows, items has \(items)") }
+        let same = (["v.embedding = i.embedding"] + attributes.map { "v.\($0.name) IS \($0.vecValue)" }).joined(separator: " AND ")
+        let differing = try Int64.fetchAll(db, sql: """
+            SELECT i.id FROM main.items i WHERE i.id IN (\(delta))
+              AND NOT coalesce((SELECT \(same) FROM main.\(table) v WHERE v.rowid = i.id), 0)
+            ORDER BY i.id LIMIT 5
+            """)
+        if !differing.isEmpty {
+            problems.append("vec_items rows missing or differing from the item written by this run, ids: \(differing.map(String.init).joined(separator: ", "))")
+        }
+        let left = try Int64.fetchAll(db, sql: """
+            SELECT r.rowid FROM main.\(rowidsTable) r WHERE r.rowid IN (\(delta))
+              AND NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = r.rowid) ORDER BY r.rowid LIMIT 5
+            """)
+        if !left.isEmpty {
+            problems.append("vec_items rowids deleted by this run are still there: \(left.map(String.init).joined(separator: ", "))")
+        }
+        return problems
     }
 
     /// `CREATE VIRTUAL TABLE vec_items USING vec0(…)`: the embedding, then

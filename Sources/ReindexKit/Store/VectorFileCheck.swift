@@ -21,12 +21,13 @@ enum VectorFileCheck {
 
     /// Reads every embedding of `schema.items` once. Labels are
     /// `id N (source/source_id)`, at most `sample` of each kind.
-    static func vectors(_ db: Database, schema: String, dimensions d: Int, sample: Int = 5) throws -> Vectors {
+    /// `only`: SQL selecting the ids to read (the clone path's delta); every item without.
+    static func vectors(_ db: Database, schema: String, dimensions d: Int, sample: Int = 5, only: String? = nil) throws -> Vectors {
         var found = Vectors()
         var buffer = [Float](repeating: 0, count: d)
         let rows = try Row.fetchCursor(db, sql: """
             SELECT id, source, source_id, embedding, typeof(embedding) = 'blob' AND length(embedding) = ?
-            FROM \(schema).items ORDER BY id
+            FROM \(schema).items \(only.map { "WHERE id IN (\($0)) " } ?? "")ORDER BY id
             """, arguments: [VectorFileFormat.embeddingBytes(dimensions: d)])
         func label(_ row: Row) -> String { "id \(row[0] as Int64) (\(row[1] as String)/\(row[2] as String))" }
         while let row = try rows.next() {
@@ -63,15 +64,18 @@ enum VectorFileCheck {
 
     /// Reads every item's span once (`scan.rows` must be attached: it gives
     /// the texts' lengths, less the prefix's `prefixLength` scalars).
-    static func coverage(_ db: Database, schema: String, prefixLength: Int, sample: Int = 5) throws -> Coverage {
+    /// `only`: SQL selecting the `(source, source_id)` rows to check (the
+    /// clone path's delta; `rows` is then not counted); every row without.
+    static func coverage(_ db: Database, schema: String, prefixLength: Int, sample: Int = 5, only: String? = nil) throws -> Coverage {
         var found = Coverage()
-        found.rows = try rowCount(db, schema: schema)
+        if only == nil { found.rows = try rowCount(db, schema: schema) }
+        let restrict = only.map { " WHERE (source, source_id) IN (\($0))" } ?? ""
         let bad = """
             WITH ordered AS (
                 SELECT source, source_id, chunk, span_start, span_end,
                        lag(span_end) OVER (PARTITION BY source, source_id ORDER BY chunk) AS prev_end,
                        count(*) OVER (PARTITION BY source, source_id) AS n
-                FROM \(schema).items)
+                FROM \(schema).items\(restrict))
             SELECT DISTINCT o.source, o.source_id FROM ordered o
             LEFT JOIN scan.rows r ON r.source = o.source AND r.source_id = o.source_id
             WHERE (o.chunk = 0 AND o.span_start != 0) OR o.chunk >= o.n OR o.span_end <= o.span_start

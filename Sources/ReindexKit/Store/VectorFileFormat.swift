@@ -70,13 +70,17 @@ public enum VectorFileFormat {
     }
 
     /// Private tables that make a work file a resumable checkpoint: the run's
-    /// identity and the ids copied from the live file. Dropped before publishing;
-    /// a published file that has them is reported by `verify`.
-    static let workTables = ["work_state", "work_copied"]
+    /// identity, the ids copied from the live file and, in a work file cloned
+    /// from the live file, every item id this run deleted, inserted or updated
+    /// (`work_delta`, filled by triggers; `indexed` = 1 once the derived
+    /// indexes applied it). Dropped before publishing; a published file that
+    /// has them is reported by `verify`.
+    static let workTables = ["work_state", "work_copied", "work_delta"]
 
     static let workSchema = """
         CREATE TABLE IF NOT EXISTS work_state(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE IF NOT EXISTS work_copied(id INTEGER PRIMARY KEY);
+        CREATE TABLE IF NOT EXISTS work_delta(id INTEGER PRIMARY KEY, op TEXT NOT NULL, indexed INTEGER NOT NULL DEFAULT 0);
         """
 
     /// `meta.distance`: vectors are compared by cosine similarity.

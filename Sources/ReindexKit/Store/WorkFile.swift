@@ -15,17 +15,25 @@ public final class WorkFile: Sendable {
     public let wal: Bool
     /// The job's attributes: columns of `items` and of the staged rows.
     public let attributes: [AttributeSpec]
-    private let queue: DatabaseQueue
+    /// The staging database's file (`OutputPaths.scanFile`), nil for an anonymous one.
+    let scanPath: String?
+    /// Whether this file started as a clone of the live file (`work_state`
+    /// `base`): every change to `items` is then recorded in `work_delta`, from
+    /// which the derived indexes are maintained (WorkFile+Clone.swift).
+    public let isClone: Bool
+    let queue: DatabaseQueue
 
     /// Opens or creates a work file. `wal` selects WAL for the build: each
     /// batch commits without an fsync yet survives `kill -9`; it is only used
     /// on local filesystems and the file is switched back to DELETE before
-    /// publishing.
-    public init(path: String, dimensions: Int, wal: Bool, attributes: [AttributeSpec] = []) throws {
+    /// publishing. `scanPath` names the staging file (kept when the work file
+    /// is reopened on a clone); nil stages into an anonymous database.
+    public init(path: String, dimensions: Int, wal: Bool, attributes: [AttributeSpec] = [], scanPath: String? = nil) throws {
         self.path = path
         self.dimensions = dimensions
         self.wal = wal
         self.attributes = attributes
+        self.scanPath = scanPath
         var config = Configuration()
         config.label = "vectors"
         config.busyMode = .timeout(5)
@@ -53,15 +61,20 @@ public final class WorkFile: Sendable {
                 }
                 try db.execute(sql: VectorFileFormat.schema(attributes: attributes))
                 try db.execute(sql: VectorFileFormat.workSchema)
-                try StagingArea.attach(db, attributes: attributes)
+                if let scanPath { try FilePermissions.prepareDerived(scanPath) }
+                try StagingArea.attach(db, attributes: attributes, path: scanPath ?? "")
             }
+            isClone = try queue.writeWithoutTransaction { db in try Self.recordDeltaIfCloned(db) }
         } catch let error as DatabaseError {
             throw ReindexError.io(path: path, detail: "cannot create the work file: \(error.message ?? "\(error)") — check the directory's permissions and free space")
         }
     }
 
-    public func close() {
+    /// Closes the file and removes the staging file, unless `keepScan` (the
+    /// work file is about to be reopened on a clone).
+    public func close(keepScan: Bool = false) {
         try? queue.close()
+        if !keepScan, let scanPath { FileOps.remove(scanPath) }
     }
 
     // MARK: Checkpoint identity
@@ -125,7 +138,8 @@ public final class WorkFile: Sendable {
     }
 
     func diff(sources: [String], liveAttached: Bool, sample: Int) throws -> [SourceDiff] {
-        try queue.read { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
+        // A write: the diff is kept in `scan.diff`.
+        try queue.write { db in try SourceDiff.compute(db, sources: sources, attributes: attributes, liveAttached: liveAttached, sample: sample) }
     }
 
     /// Rows the live file records as failed (a run retries them, so it is not a no-change run).
@@ -148,7 +162,7 @@ public final class WorkFile: Sendable {
                     SELECT 1 FROM scan.rows r
                     WHERE r.source = items.source AND r.source_id = items.source_id AND r.hash = items.row_hash)
                 """)
-            try db.execute(sql: "DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items)")
+            try db.execute(sql: "DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id)")
             return try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source")
         }
     }
@@ -216,15 +230,17 @@ public final class WorkFile: Sendable {
 
     /// Staged rows that must be chunked (every row of a full run; the new,
     /// changed and re-chunked rows of an incremental one), after `rowid`.
-    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws {
+    /// `whole`: the clone path's condition (`wholeCondition`).
+    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, whole: String? = nil) throws {
         try queue.write { db in
-            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
         }
     }
 
-    func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+    func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int,
+                     whole: String? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         try queue.read { db in
-            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength)
+            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
         }
     }
 
@@ -374,8 +390,10 @@ public final class WorkFile: Sendable {
     // MARK: Index
 
     /// Builds `vec_items` from `items` as the plan says (see `VecIndex.build`).
-    func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], logger: Logger) throws -> VecIndex.Built {
-        try queue.writeWithoutTransaction { db in try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, logger: logger) }
+    func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], crashPoint: String? = nil, logger: Logger) throws -> VecIndex.Built {
+        try queue.writeWithoutTransaction { db in
+            try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, crashPoint: crashPoint, logger: logger)
+        }
     }
 
     /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`).
@@ -401,19 +419,22 @@ public final class WorkFile: Sendable {
     /// Settles failures (a row is complete — every staged chunk has an item,
     /// or it was copied whole — or it is failed and keeps no item), drops
     /// rows that are gone, and numbers the pieces of split chunks in order.
-    func account() throws -> Accounting {
+    /// `candidates` (the clone path): SQL of the `(source, source_id)` rows
+    /// whose attributes may have moved; every item is compared without.
+    func account(candidates: String? = nil) throws -> Accounting {
         try queue.write { db in
-            try Self.settleAttributes(db, attributes)
+            try Self.settleAttributes(db, attributes, candidates: candidates)
             // Rows with a staged chunk that has no item: failed (or unaccounted). Usually none, so
             // everything below touches few rows; items only hold staged rows (see `reconcile`).
             try db.execute(sql: """
                 CREATE TEMP TABLE incomplete AS
                 SELECT DISTINCT c.source AS source, c.source_id AS source_id FROM scan.chunks c
                 WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = c.source AND i.source_id = c.source_id AND i.chunk = c.chunk);
-                DELETE FROM items WHERE EXISTS (SELECT 1 FROM temp.incomplete k WHERE k.source = items.source AND k.source_id = items.source_id);
+                DELETE FROM items WHERE id IN (
+                    SELECT i.id FROM temp.incomplete k JOIN main.items i ON i.source = k.source AND i.source_id = k.source_id);
                 DELETE FROM failures WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = failures.source AND r.source_id = failures.source_id)
                    OR EXISTS (SELECT 1 FROM main.items i WHERE i.source = failures.source AND i.source_id = failures.source_id);
-                DELETE FROM work_copied WHERE id NOT IN (SELECT id FROM items);
+                DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id);
                 """)
             try Self.renumberSplitChunks(db)
             let failures = try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
@@ -424,12 +445,17 @@ public final class WorkFile: Sendable {
                 WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
                   AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
                 """) ?? 0
-            let rowsBySource = try Self.countBySource(db, sql: "SELECT source, count(*) FROM items WHERE chunk = 0 GROUP BY source")
+            // Items and rows per source in one pass over the (source, source_id, chunk) index.
+            var itemsBySource: [String: Int] = [:], rowsBySource: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT source, count(*), coalesce(sum(chunk = 0), 0) FROM items GROUP BY source") {
+                itemsBySource[row[0]] = row[1]
+                rowsBySource[row[0]] = row[2]
+            }
             let accounting = Accounting(
                 rows: rowsBySource.values.reduce(0, +),
-                items: try Int.fetchOne(db, sql: "SELECT count(*) FROM items") ?? 0,
+                items: itemsBySource.values.reduce(0, +),
                 unaccounted: unaccounted, failures: failures,
-                itemsBySource: try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source"),
+                itemsBySource: itemsBySource,
                 rowsBySource: rowsBySource)
             try db.execute(sql: "DROP TABLE temp.incomplete")
             return accounting
@@ -439,13 +465,16 @@ public final class WorkFile: Sendable {
     /// Gives every item its row's current attributes from the staged rows:
     /// items carried over from an interrupted run may hold older values.
     /// Only differing items are written.
-    private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec]) throws {
+    private static func settleAttributes(_ db: Database, _ attributes: [AttributeSpec], candidates: String? = nil) throws {
         guard !attributes.isEmpty else { return }
         let set = attributes.map { "\($0.name) = r.\(StagingArea.column($0.name))" }.joined(separator: ", ")
         let differ = attributes.map { "main.items.\($0.name) IS NOT r.\(StagingArea.column($0.name))" }.joined(separator: " OR ")
+        let only = candidates.map {
+            " AND main.items.id IN (SELECT m.id FROM (\($0)) c JOIN main.items m ON m.source = c.source AND m.source_id = c.source_id)"
+        } ?? ""
         try db.execute(sql: """
             UPDATE main.items SET \(set) FROM scan.rows r
-            WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))
+            WHERE r.source = main.items.source AND r.source_id = main.items.source_id AND (\(differ))\(only)
             """)
     }
 
@@ -518,6 +547,8 @@ public final class WorkFile: Sendable {
                     """, arguments: [run.runID, run.mode, run.fullReason, run.startedAt, run.finishedAt,
                                      run.scanned, run.skipped, run.embedded, run.reused, run.removed, run.failed,
                                      run.requests, run.durationSeconds, run.itemsPerSecond])
+                // The run that built this file only (a clone holds the live file's rows).
+                try db.execute(sql: "DELETE FROM runs WHERE run_id != ?", arguments: [run.runID])
                 for table in VectorFileFormat.workTables {
                     try db.execute(sql: "DROP TABLE IF EXISTS \(table)")
                 }
@@ -543,7 +574,7 @@ public final class WorkFile: Sendable {
         try FileOps.fsyncFile(path)
     }
 
-    private static func countBySource(_ db: Database, sql: String) throws -> [String: Int] {
+    static func countBySource(_ db: Database, sql: String) throws -> [String: Int] {
         var out: [String: Int] = [:]
         for row in try Row.fetchAll(db, sql: sql) { out[row[0]] = row[1] }
         return out

@@ -1,0 +1,239 @@
+import Foundation
+import GRDB
+import Testing
+
+/// Issue 15: cron runs that cost what changed. An incremental run that
+/// publishes starts from a kernel-side copy of the live file and applies only
+/// its delta (`vec_items` maintained in place, compacted past
+/// `compact-above`), checks what changed (every vector periodically), and is
+/// as crash-safe as a build: killed at any point, the live file is intact and
+/// the rerun publishes what an uninterrupted run publishes.
+@Suite(.serialized) struct CloneTests {
+    /// A published primary of 1,300 messages with `vec_items`, plus `top` job lines.
+    func harness(_ name: String = #function, top: String = "") throws -> Harness {
+        try #require(Vec.available, Vec.missing)
+        return try Harness(name, job: .init(extraTop: "index: vec0\n" + top), publish: .init(args: ["--full"]))
+    }
+
+    /// `reindex --job … --format json` under fixtures/run_io.py: the summary and the process's /proc/PID/io.
+    func runMeasured(_ h: Harness, _ args: [String] = [], job: URL? = nil, env: [String: String] = [:]) throws -> (E2E.Result, [String: Any], [String: Int]) {
+        let io = h.dir.appendingPathComponent("io-\(UUID().uuidString.prefix(6)).json")
+        let r = try E2E.run(E2E.python, [E2E.root.appendingPathComponent("fixtures/run_io.py").path, "--io-out", io.path, "--",
+                                         E2E.binary, "--job", (job ?? h.job).path, "--format", "json"] + args, env: env)
+        let counters = try JSONSerialization.jsonObject(with: Data(contentsOf: io)) as? [String: Any] ?? [:]
+        return (r, r.status == 0 ? try E2E.json(r.stdout) : [:], counters.compactMapValues { ($0 as? NSNumber)?.intValue })
+    }
+
+    /// A full build of the same primary, beside the output (`reference/vectors.db`).
+    func reference(_ h: Harness, top: String = "") throws -> URL {
+        let job = try h.writeJob("reference.yml", output: "reference/vectors.db", extraTop: "index: vec0\n" + top)
+        let r = try h.runJob(["--full"], job: job)
+        guard r.status == 0 else { throw E2E.Failure("reference run failed: \(r.stderr)") }
+        return h.dir.appendingPathComponent("reference/vectors.db")
+    }
+
+    /// id → (source, source_id, chunk) of every item.
+    func keys(_ path: URL) throws -> [Int64: String] {
+        var config = Configuration()
+        config.readonly = true
+        let q = try DatabaseQueue(path: path.path, configuration: config)
+        defer { try? q.close() }
+        return try q.read { db in
+            var out: [Int64: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT id, source, source_id, chunk FROM items") {
+                out[row[0]] = "\(row[1] as String)/\(row[2] as String)/\(row[3] as Int)"
+            }
+            return out
+        }
+    }
+
+    /// The published file holds what a fresh full build holds: the same items
+    /// (hash and vector), `vec_items` exactly the items, and the same KNN answers.
+    func expectSameAsFullBuild(_ output: URL, _ reference: URL, dir: URL, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let a = try E2E.items(output), b = try E2E.items(reference)
+        #expect(a.count == b.count, "items: \(a.count) vs \(b.count)", sourceLocation: sourceLocation)
+        for (k, v) in b where a[k]?.hash != v.hash || a[k]?.vector != v.vector {
+            Issue.record("item \(k) differs from the full build", sourceLocation: sourceLocation)
+        }
+        for file in [output, reference] {
+            let items: Int? = try E2E.scalar(file, "SELECT count(*) FROM items")
+            #expect(try Vec.int(file, "SELECT count(*) FROM vec_items") == items, sourceLocation: sourceLocation)
+            #expect(try Vec.int(file, """
+                SELECT count(*) FROM items i WHERE (SELECT v.embedding FROM vec_items v WHERE v.rowid = i.id) IS NOT i.embedding
+                """) == 0, sourceLocation: sourceLocation)
+        }
+        let queries = Array(b.values.prefix(6).map(\.vector))
+        let (ka, kb) = (try keys(output), try keys(reference))
+        let knnA = try Vec.knn(output, queries: queries, k: 10, dir: dir), knnB = try Vec.knn(reference, queries: queries, k: 10, dir: dir)
+        for (x, y) in zip(knnA, knnB) {
+            // The same distances, and the same items wherever no tie reaches the k-th place (equal texts, equal vectors).
+            #expect(x.map { ($0.1 * 1e5).rounded() } == y.map { ($0.1 * 1e5).rounded() }, "KNN distances differ", sourceLocation: sourceLocation)
+            let last = (y.last?.1 ?? 0) - 1e-6
+            #expect(Set(x.filter { $0.1 < last }.map { ka[$0.0] ?? "?" }) == Set(y.filter { $0.1 < last }.map { kb[$0.0] ?? "?" }),
+                    "KNN answers differ", sourceLocation: sourceLocation)
+        }
+    }
+
+    func meta(_ path: URL, _ key: String) throws -> String? {
+        try E2E.scalar(path, "SELECT value FROM meta WHERE key = '\(key)'")
+    }
+
+    @Test func anIncrementalRunClonesWritesLittleMoreThanTheCopyAndEqualsAFullBuild() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let liveBefore = try E2E.sha256(h.output)
+        let size = Vec.size(h.output)
+        _ = try h.mutate(["--insert", "7", "--update", "5", "--delete", "3", "--soft-delete", "2"])
+        let (r, summary, io) = try runMeasured(h)
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone: "), "\(summary["build"] ?? "nil")")
+        #expect(r.stderr.contains("cloned the live file"))
+        #expect(summary["build_reason"] is NSNull)
+        #expect(summary["full_check"] as? Bool == false)
+        #expect(summary["compaction"] is NSNull)
+        #expect(summary["embedded"] as? Int == 12 && summary["removed"] as? Int == 5)
+        #expect((summary["reused"] as? Int ?? 0) == (summary["unchanged"] as? Int ?? -1))
+        // wchar counts copy_file_range's bytes (the one copy; a reflink would add nothing); the rest is
+        // the staged scan and the pages the delta touched, through the WAL and its checkpoint.
+        let written = try #require(io["wchar"])
+        #expect(written - size < size / 2, "wrote \(written) bytes for a \(size)-byte file with 17 rows changed")
+        // The live file itself was never written: it is now .prev, byte for byte.
+        #expect(try E2E.sha256(h.prev) == liveBefore)
+        #expect(try meta(h.output, "runs_since_full_check") == "1")
+        #expect(try meta(h.output, "vec_dead_rows") == "10", "5 removed and 5 changed rows' vec_items rows")
+        #expect(try E2E.scalar(h.output, "SELECT count(*) FROM runs") == 1)
+        #expect(try h.outListing() == ["vectors.db", "vectors.db.lock", "vectors.db.prev"])
+        let reference = try reference(h)
+        try expectSameAsFullBuild(h.output, reference, dir: h.dir)
+        #expect(try h.command("verify").status == 0)
+        // A build of the same file writes it whole, at least twice (WAL, then checkpoint).
+        let (full, _, fullIO) = try runMeasured(h, ["--full"], job: h.dir.appendingPathComponent("reference.yml"))
+        #expect(full.status == 0)
+        let built = try #require(fullIO["wchar"])
+        print("clone path: wchar \(written), rchar \(io["rchar"] ?? 0); full build: wchar \(built), rchar \(fullIO["rchar"] ?? 0); file \(size) bytes")
+        #expect(built > size + 3 * (written - size), "a full build wrote \(built) bytes, the clone path \(written) for a \(size)-byte file")
+    }
+
+    @Test func aFullRunAndAnUnchangedPrimaryDoNotClone() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let before = try E2E.sha256(h.output)
+        let same = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(same["published"] as? Bool == false && same["build"] is NSNull)
+        #expect(try E2E.sha256(h.output) == before)
+        #expect(try h.outListing() == ["vectors.db", "vectors.db.lock"])
+        _ = try h.mutate(["--insert", "2"])
+        let full = try E2E.json(try h.runJob(["--full", "--format", "json"]).stdout)
+        #expect(full["build"] as? String == "build" && full["build_reason"] is NSNull && full["full_check"] as? Bool == true)
+        #expect(try meta(h.output, "vec_dead_rows") == "0")
+    }
+
+    @Test func aBaseThatFailsItsCheckIsNeverCloned() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let q = try DatabaseQueue(path: h.output.path)
+        try q.write { db in try db.execute(sql: "UPDATE meta SET value = '7' WHERE key = 'item_count'") }
+        try q.close()
+        _ = try h.mutate(["--insert", "3", "--update", "2"])
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["mode"] as? String == "incremental")
+        #expect(summary["build"] as? String == "build")
+        #expect((summary["build_reason"] as? String ?? "").contains("the live file failed its check: meta item_count is 7"), "\(summary["build_reason"] ?? "nil")")
+        #expect(r.stdout.contains("build") && r.stderr.contains("building the new file from nothing"))
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
+    @Test func vecItemsIsCompactedPastTheThresholdAndSaysWhatItCost() throws {
+        let h = try harness(top: "compact-above: 0.01\n")
+        defer { h.cleanup() }
+        // 0.3% of the rows: under the threshold, the dead slots accumulate.
+        _ = try h.mutate(["--update", "4", "--seed", "1"])
+        let small = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(small["compaction"] is NSNull)
+        #expect(try meta(h.output, "vec_dead_rows") == "4")
+        // Another 2%: past 1%, vec_items is rebuilt and the dead slots are gone.
+        _ = try h.mutate(["--update", "20", "--delete", "6", "--seed", "2"])
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        let compaction = try #require(summary["compaction"] as? [String: Any], "no compaction in \(r.stdout)")
+        #expect(compaction["dead_rows"] as? Int == 30)
+        #expect((compaction["dead_fraction"] as? Double ?? 0) > 0.01)
+        #expect(compaction["seconds"] is NSNumber)
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone: "))
+        #expect(r.stderr.contains("compacting vec_items"))
+        #expect(try meta(h.output, "vec_dead_rows") == "0")
+        let text = try h.runJob([])  // nothing changed: nothing published, nothing compacted
+        #expect(!text.stdout.contains("compacted"))
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
+    @Test func everyVectorIsCheckedEveryNRuns() throws {
+        let h = try harness(top: "full-check-runs: 2\n")
+        defer { h.cleanup() }
+        let full = try #require(try meta(h.output, "full_check_at"))
+        #expect(try meta(h.output, "runs_since_full_check") == "0")
+        _ = try h.mutate(["--insert", "2", "--seed", "1"])
+        let first = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(first["full_check"] as? Bool == false)
+        #expect(try meta(h.output, "runs_since_full_check") == "1" && meta(h.output, "full_check_at") == full)
+        _ = try h.mutate(["--insert", "2", "--seed", "2"])
+        let second = try h.runJob(["--format", "json"])
+        #expect(try E2E.json(second.stdout)["full_check"] as? Bool == true)
+        #expect(second.stdout.contains("\"full_check\":true"))
+        #expect(try meta(h.output, "runs_since_full_check") == "0")
+    }
+
+    /// An interrupted clone deleted a changed row's items; the edit is undone
+    /// before the rerun: the row is whole in the live file again, but not in
+    /// the clone, so the rerun must take it back (from the live file, by
+    /// content hash) rather than trust the plan's diff.
+    @Test func anEditUndoneBetweenAnInterruptedCloneAndItsRerun() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let q = try DatabaseQueue(path: h.primary.path)
+        defer { try? q.close() }
+        let (id, original) = try q.read { db in
+            let row = try Row.fetchOne(db, sql: #"SELECT id, content FROM "Message" WHERE "deletedAt" IS NULL AND length(content) > 20 ORDER BY id LIMIT 1"#)!
+            return (row[0] as String, row[1] as String)
+        }
+        try q.write { db in try db.execute(sql: #"UPDATE "Message" SET content = 'an edit about to be undone' WHERE id = ?"#, arguments: [id]) }
+        _ = try h.mutate(["--insert", "3"])
+        let crashed = try h.runJob([], env: ["REINDEX_CRASH_AT": "delta"])
+        #expect(crashed.status == 137 || crashed.status == 9, "\(crashed.stderr)")
+        try q.write { db in try db.execute(sql: #"UPDATE "Message" SET content = ? WHERE id = ?"#, arguments: [original, id]) }
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try E2E.json(r.stdout)["resumed"] as? Bool == true)
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
+    /// Crash points of the clone path (and the publish, shared with builds).
+    static let points = ["scan", "copy", "clone", "delta", "batch:1", "compact", "verify", "finalize", "prev", "rename"]
+
+    @Test(arguments: points)
+    func killedOnTheClonePathThenRerun(point: String) throws {
+        let h = try harness("clonekill\(point)", top: point == "compact" ? "compact-above: 0\n" : "")
+        defer { h.cleanup() }
+        _ = try h.mutate(["--insert", "120", "--update", "80", "--delete", "20"])
+        let live = try E2E.sha256(h.output)
+        let crashed = try h.runJob([], env: ["REINDEX_CRASH_AT": point])
+        #expect(crashed.status == 128 + 9 || crashed.status == 9, "expected SIGKILL at \(point), got \(crashed.status): \(crashed.stderr)")
+        if point != "rename" {
+            #expect(try E2E.sha256(h.output) == live, "the live file changed after a crash at \(point)")
+        }
+        let (rerun, summary, _) = try runMeasured(h)
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        if point != "rename" {
+            #expect((summary["build"] as? String ?? "").hasPrefix("clone: "), "\(point): \(summary["build"] ?? "nil")")
+        }
+        // Paid once: the 200 new and changed rows plus at most one batch per request in flight, and the probes.
+        let inputs = try h.server.stats()["inputs"] as! Int
+        #expect(inputs <= 200 + 64 * 4 + 2 * Probe.count, "\(point): the server got \(inputs) inputs")
+        #expect(try !h.outListing().contains { $0.contains(".work") })
+        try expectSameAsFullBuild(h.output, try reference(h, top: point == "compact" ? "compact-above: 0\n" : ""), dir: h.dir)
+        #expect(try h.command("verify").status == 0)
+    }
+}
