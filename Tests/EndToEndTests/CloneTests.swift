@@ -145,6 +145,19 @@ import Testing
         try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
     }
 
+    @Test func vecItemsBuiltByAnotherSqliteVecIsRebuiltNotPatched() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let q = try DatabaseQueue(path: h.output.path)
+        try q.write { db in try db.execute(sql: "UPDATE meta SET value = 'v0.1.0' WHERE key = 'sqlite_vec_version'") }
+        try q.close()
+        _ = try h.mutate(["--insert", "2"])
+        let summary = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(summary["build"] as? String == "build")
+        #expect((summary["build_reason"] as? String ?? "").contains("sqlite-vec changed (v0.1.0 built vec_items"), "\(summary["build_reason"] ?? "nil")")
+        #expect(try meta(h.output, "sqlite_vec_version") != "v0.1.0")
+    }
+
     @Test func vecItemsIsCompactedPastTheThresholdAndSaysWhatItCost() throws {
         let h = try harness(top: "compact-above: 0.01\n")
         defer { h.cleanup() }
