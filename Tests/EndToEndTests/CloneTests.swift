@@ -145,6 +145,25 @@ import Testing
         try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
     }
 
+    @Test func aLocalWorkDirectoryClonesThereResumesThereAndCopiesTheFileBeside() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let work = h.dir.appendingPathComponent("localwork")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        _ = try h.mutate(["--insert", "90", "--update", "40"])
+        let crashed = try h.runJob(["--work-dir", work.path], env: ["REINDEX_CRASH_AT": "batch:1"])
+        #expect(crashed.status == 137 || crashed.status == 9, "\(crashed.stderr)")
+        #expect(try E2E.listing(work).contains { $0.hasSuffix(".work") }, "the clone is in the work directory")
+        #expect(try !h.outListing().contains { $0.contains(".work") })
+        let r = try h.runJob(["--work-dir", work.path, "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["resumed"] as? Bool == true && (summary["build"] as? String ?? "").hasPrefix("clone: "), "\(summary)")
+        #expect(try E2E.listing(work).isEmpty, "no work file left")
+        #expect(try h.outListing() == ["vectors.db", "vectors.db.lock", "vectors.db.prev"])
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
     @Test func vecItemsBuiltByAnotherSqliteVecIsRebuiltNotPatched() throws {
         let h = try harness()
         defer { h.cleanup() }
