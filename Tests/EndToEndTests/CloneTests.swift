@@ -145,6 +145,38 @@ import Testing
         try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
     }
 
+    @Test func aLocalWorkDirectoryClonesThereResumesThereAndCopiesTheFileBeside() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let work = h.dir.appendingPathComponent("localwork")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        _ = try h.mutate(["--insert", "90", "--update", "40"])
+        let crashed = try h.runJob(["--work-dir", work.path], env: ["REINDEX_CRASH_AT": "batch:1"])
+        #expect(crashed.status == 137 || crashed.status == 9, "\(crashed.stderr)")
+        #expect(try E2E.listing(work).contains { $0.hasSuffix(".work") }, "the clone is in the work directory")
+        #expect(try !h.outListing().contains { $0.contains(".work") })
+        let r = try h.runJob(["--work-dir", work.path, "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["resumed"] as? Bool == true && (summary["build"] as? String ?? "").hasPrefix("clone: "), "\(summary)")
+        #expect(try E2E.listing(work).isEmpty, "no work file left")
+        #expect(try h.outListing() == ["vectors.db", "vectors.db.lock", "vectors.db.prev"])
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
+    @Test func vecItemsBuiltByAnotherSqliteVecIsRebuiltNotPatched() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let q = try DatabaseQueue(path: h.output.path)
+        try q.write { db in try db.execute(sql: "UPDATE meta SET value = 'v0.1.0' WHERE key = 'sqlite_vec_version'") }
+        try q.close()
+        _ = try h.mutate(["--insert", "2"])
+        let summary = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(summary["build"] as? String == "build")
+        #expect((summary["build_reason"] as? String ?? "").contains("sqlite-vec changed (v0.1.0 built vec_items"), "\(summary["build_reason"] ?? "nil")")
+        #expect(try meta(h.output, "sqlite_vec_version") != "v0.1.0")
+    }
+
     @Test func vecItemsIsCompactedPastTheThresholdAndSaysWhatItCost() throws {
         let h = try harness(top: "compact-above: 0.01\n")
         defer { h.cleanup() }

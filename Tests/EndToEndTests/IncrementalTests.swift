@@ -192,6 +192,8 @@ import Testing
         }
         #expect(values[#"reindex_last_run_exit_code{job="e2e"}"#] == 0)
         #expect(values[#"reindex_last_run_items{job="e2e",kind="embedded"}"#] == 2)
+        #expect(values[#"reindex_last_run_cloned{job="e2e"}"#] == 1, "an incremental run that publishes starts from a clone")
+        #expect(values[#"reindex_last_run_compaction_seconds{job="e2e"}"#] == 0)
         let success = try #require(values[#"reindex_last_success_timestamp_seconds{job="e2e"}"#])
         #expect(abs(success - Date().timeIntervalSince1970) < 600)
         // A failed run keeps the last success time and records its exit code.

@@ -62,6 +62,10 @@ struct CloneStage {
         if resumed, try work.itemCount() > 0 { return "resuming a file that was being built from nothing" }
         guard live[.format] == VectorFileFormat.version else { return "upgrading a \(live[.format] ?? "?") file" }
         guard VecIndex.liveMatches(live, plan: index) else { return "the index changes (\(live[.index] ?? "none") to \(index.wanted))" }
+        // vec_items is patched, not rebuilt, on the clone path: only by the sqlite-vec that built it.
+        if index.wanted == "vec0", let version = index.version, let built = live[.sqliteVecVersion], built != version {
+            return "sqlite-vec changed (\(built) built vec_items, this is \(version))"
+        }
         guard AttributeColumn.decode(live[.attributes]) == plan.attributes else { return "the attributes' names, roles or types changed" }
         if let problem = try work.cloneBaseProblem() { return "the live file failed its check: \(problem)" }
         return nil

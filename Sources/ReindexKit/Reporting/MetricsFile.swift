@@ -33,6 +33,13 @@ public enum MetricsFile {
             metric("reindex_last_run_requests", "Model requests of the last run.", "gauge", [(label, Double(s.requests))])
             metric("reindex_failed_items", "Rows the model rejected, listed in the vector file's failures table.", "gauge", [(label, Double(s.failed))])
             metric("reindex_last_run_published", "1 when the last run published a new file.", "gauge", [(label, s.published ? 1 : 0)])
+            if s.published {
+                // The clone path (issue 15): an incremental run that keeps building from nothing costs the whole file.
+                metric("reindex_last_run_cloned", "1 when the last published file started as a copy of the live one, 0 when it was built from nothing.",
+                       "gauge", [(label, s.build?.hasPrefix("clone") == true ? 1 : 0)])
+                metric("reindex_last_run_compaction_seconds", "Seconds the last run spent rebuilding vec_items to reclaim dead slots (0 without a compaction).",
+                       "gauge", [(label, ((s.compaction?.seconds ?? 0) * 1000).rounded() / 1000)])
+            }
             endpointMetrics(s.endpoints, label: label, metric)
         }
         let text = lines.joined(separator: "\n") + "\n"

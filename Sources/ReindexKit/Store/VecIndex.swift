@@ -21,6 +21,8 @@ public enum VecIndex {
     public struct Plan: Sendable {
         public var mode: JobConfig.IndexMode
         public var ext: SQLiteVecExtension?
+        /// `vec_version()` of the extension, from its trial load.
+        public var version: String? = nil
         /// The value of the `index` meta key the new file gets: `vec0` or `none`.
         public var wanted: String { mode != .none && ext != nil ? "vec0" : "none" }
     }
@@ -37,11 +39,12 @@ public enum VecIndex {
     public static func resolve(mode: JobConfig.IndexMode, explicitPath: String?, environment: [String: String], logger: Logger) async throws -> Plan {
         guard mode != .none else { return Plan(mode: mode, ext: nil) }
         var ext = try await locate(explicitPath: explicitPath, environment: environment)
+        var version: String?
         if let found = ext {
             // Load it once into a scratch connection so a broken library fails now, not after the embedding.
             do {
                 let scratch = try DatabaseQueue()
-                _ = try await scratch.writeWithoutTransaction { db in try found.load(into: db) }
+                version = try await scratch.writeWithoutTransaction { db in try found.load(into: db) }
                 try scratch.close()
             } catch {
                 if mode == .vec0 { throw error }
@@ -58,7 +61,7 @@ public enum VecIndex {
         } else {
             logger.info("sqlite-vec found", metadata: ["path": "\(ext!.path)", "from": "\(ext!.origin)"])
         }
-        return Plan(mode: mode, ext: ext)
+        return Plan(mode: mode, ext: ext, version: ext == nil ? nil : version)
     }
 
     /// `SQLiteVecExtension.locate` off the cooperative pool (its Python
