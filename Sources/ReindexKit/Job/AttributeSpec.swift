@@ -39,10 +39,12 @@ public struct AttributeSpec: Sendable, Equatable {
     public static let limits: [Role: Int] = [.partition: 4, .filter: 16, .stored: 16]
 
     /// Names an attribute cannot take: the columns of `items` and of the
-    /// staged rows, the source query's own, and `vec0`'s hidden columns.
+    /// staged rows, the source query's own, and `vec0`'s and FTS5's hidden columns.
     static let reservedNames: Set<String> = [
         "id", "source", "source_id", "chunk", "span_start", "span_end", "row_hash", "content_hash", "embedding", "embedded_at",
         "text", "hash", "input", "truncated", "rowid", "oid", "_rowid_", "distance", "k", "chunk_size",
+        // FTS5's hidden columns of `keywords`, joined with `items` in keyword searches.
+        "rank", "keywords",
     ]
 
     /// SQLite 3.40's keywords (`sqlite3_keyword_name`): vec0 declares its
