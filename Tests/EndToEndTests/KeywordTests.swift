@@ -338,4 +338,29 @@ import Testing
         #expect(compared >= 40, "most cases have results (\(compared))")
         #expect(expected[0].first?[1] as? String == "kw-ident", "the identifier is found by keyword")
     }
+
+    /// An attribute may be named like the keyword query's own aliases; a scope on it still holds.
+    @Test func attributesNamedLikeTheQuerysAliasesKeepTheirValues() throws {
+        let h = try Harness(primary: .init(messages: 200, knowledge: 5, include: Self.include))
+        defer { h.cleanup() }
+        let yaml = Self.yaml(h)
+            .replacingOccurrences(of: #""roomId" AS room FROM "Message""#, with: #""roomId" AS room, length(content) AS kw_score FROM "Message""#)
+            .replacingOccurrences(of: #""roomId" AS room FROM "KnowledgeEntry""#, with: #""roomId" AS room, 0 AS kw_score FROM "KnowledgeEntry""#)
+            .replacingOccurrences(of: "attributes: {room: partition}", with: "attributes: {room: partition, kw_score: filter}")
+        try h.writeJob(yaml: yaml)
+        #expect(try h.runJob(["--full"]).status == 0)
+        let length = "The staging host zebracorn42 needs a reboot before Friday.".count
+        for mode in ["keyword", "hybrid"] {
+            let r = try Self.search(h, "zebracorn42", ["--mode", mode, "--where", "kw_score=\(length)"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let first = (r.json["results"] as? [[String: Any]] ?? []).first
+            #expect(first?["id"] as? String == "kw-edit")
+            #expect((first?["attributes"] as? [String: Any])?["kw_score"] as? Int == length, "\(first ?? [:])")
+            if mode == "keyword" {
+                // The score is −bm25 of the match, not the attribute of the same name.
+                let score = first?["score"] as? Double ?? 0
+                #expect(score > 0 && score < Double(length), "score \(score)")
+            }
+        }
+    }
 }

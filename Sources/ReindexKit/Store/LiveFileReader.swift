@@ -90,8 +90,9 @@ final class LiveFileReader {
     /// the documented consumer SQL's keyword side.
     func keywordRank(_ query: KeywordQuery, coverage: Double = 0, candidates: Int = 100, limit: Int, scope: Scope? = nil,
                      attributes: [AttributeColumn] = []) throws -> [(Key, Double, [DatabaseValue])] {
-        let extra = attributes.map { ", \($0.name)" }.joined()
-        let inner = attributes.map { ", i.\($0.name)" }.joined()
+        // Attributes under aliases no attribute or alias of this query can have (a name has no dot).
+        let extra = attributes.map { ", \"a.\($0.name)\"" }.joined()
+        let inner = attributes.map { ", i.\($0.name) AS \"a.\($0.name)\"" }.joined()
         let t = KeywordIndex.table
         let inScope = scope.map { " AND \($0.sql)" } ?? ""
         // bm25() only in the query that has the MATCH (a materialized CTE: SQLite may not merge
