@@ -22,16 +22,16 @@ public struct PlanReport: Sendable {
         maxBatchTokens = job.model.maxBatchTokens
         throughput = plan.live?[.throughputItemsPerSecond].flatMap(Double.init)
         chunking = plan.chunking
-        keywords = Self.keywordChange(live: plan.live.map { KeywordSettings.decode($0[.keywords]) }, wanted: job.keywords)
+        keywords = Self.keywordChange(full: plan.live == nil, live: KeywordSettings.decode(plan.live?[.keywords]), wanted: job.keywords)
     }
 
-    /// `live` is nil for a full plan, `.some(nil)` for a live file without keywords.
-    static func keywordChange(live: KeywordSettings??, wanted: KeywordSettings?) -> String {
+    /// `full`: the run builds from nothing, so there is no live index to keep.
+    static func keywordChange(full: Bool, live: KeywordSettings?, wanted: KeywordSettings?) -> String {
         switch (live, wanted) {
-        case (_, nil): return live??.tokenizer == nil ? "none" : "removed"
-        case (nil, _?): return "built"
-        case (let old??, let new?): return old == new ? "kept" : "rebuilt"
-        case (_?, _?): return "added"
+        case (_, nil): return full || live == nil ? "none" : "removed"
+        case (_, _?) where full: return "built"
+        case (nil, _?): return "added"
+        case (let old?, let new?): return old == new ? "kept" : "rebuilt"
         }
     }
 

@@ -233,12 +233,7 @@ extension WorkFile {
                 throw ReindexError.verification(detail: "chunks do not cover row \(first) — rerun with --restart; if it happens again, report it")
             }
             let vectors = try VectorFileCheck.vectors(db, schema: "main", dimensions: d, sample: 1, only: written)
-            guard vectors.wrongShape.count == 0 else {
-                throw ReindexError.verification(detail: "\(vectors.wrongShape.count) items do not have \(d) float32 dimensions (got e.g. \(vectors.wrongShape.ids.joined())) — rerun with --restart")
-            }
-            if let first = vectors.notUnit.ids.first {
-                throw ReindexError.verification(detail: "item \(first) is not a finite unit vector — rerun with --restart")
-            }
+            try Self.requireUnitVectors(vectors, dimensions: d)
             var problems: [String] = []
             if try VecIndex.exists(db, schema: "main") {
                 problems += try VecIndex.checkDelta(db, items: items, delta: "SELECT id FROM main.work_delta", attributes: attributes)

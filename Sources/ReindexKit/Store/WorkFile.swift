@@ -513,12 +513,7 @@ public final class WorkFile: Sendable {
             guard vectors.count == expected.items else {
                 throw ReindexError.verification(detail: "expected \(expected.items) items, the file has \(vectors.count) — rerun with --restart; if it happens again, report it")
             }
-            guard vectors.wrongShape.count == 0 else {
-                throw ReindexError.verification(detail: "\(vectors.wrongShape.count) items do not have \(d) float32 dimensions (got e.g. \(vectors.wrongShape.ids.joined())) — rerun with --restart")
-            }
-            if let first = vectors.notUnit.ids.first {
-                throw ReindexError.verification(detail: "item \(first) is not a finite unit vector — rerun with --restart")
-            }
+            try Self.requireUnitVectors(vectors, dimensions: d)
             var problems: [String] = []
             if try VecIndex.exists(db, schema: "main") {
                 problems += try VecIndex.check(db, schema: "main", sample: 64)
@@ -529,6 +524,16 @@ public final class WorkFile: Sendable {
             guard problems.isEmpty else {
                 throw ReindexError.verification(detail: "\(problems.joined(separator: "; ")) — rerun with --restart")
             }
+        }
+    }
+
+    /// Fails the check when an item's vector has the wrong shape or is not a finite unit vector.
+    static func requireUnitVectors(_ vectors: VectorFileCheck.Vectors, dimensions d: Int) throws {
+        guard vectors.wrongShape.count == 0 else {
+            throw ReindexError.verification(detail: "\(vectors.wrongShape.count) items do not have \(d) float32 dimensions (got e.g. \(vectors.wrongShape.ids.joined())) — rerun with --restart")
+        }
+        if let first = vectors.notUnit.ids.first {
+            throw ReindexError.verification(detail: "item \(first) is not a finite unit vector — rerun with --restart")
         }
     }
 

@@ -42,8 +42,9 @@ public enum FileClone {
     static let chunk = 64 << 20
 
     /// Copies `source` to `destination` (replaced if it exists). Errors name
-    /// the path and the system's reason (exit 74).
-    public static func copy(_ source: String, to destination: String) throws -> Method {
+    /// the path and the system's reason (exit 74). `crashPoint` is reached
+    /// between the calls that copy (the clone path's `copy`).
+    public static func copy(_ source: String, to destination: String, crashPoint: String? = "copy") throws -> Method {
         let src = open(source, O_RDONLY | O_CLOEXEC)
         guard src >= 0 else { throw FileOps.fail(source, "cannot open to clone it") }
         defer { close(src) }
@@ -58,10 +59,10 @@ public enum FileClone {
         let method: Method
         if ioctl(dst, ficlone, src) == 0 {
             method = .reflink
-        } else if let copied = try copyFileRange(src, dst, size: Int(st.st_size), destination: destination) {
+        } else if let copied = try copyFileRange(src, dst, size: Int(st.st_size), destination: destination, crashPoint: crashPoint) {
             method = copied
         } else {
-            try readWrite(src, dst, source: source, destination: destination)
+            try readWrite(src, dst, source: source, destination: destination, crashPoint: crashPoint)
             method = .readWrite
         }
         guard fsync(dst) == 0 else { throw FileOps.fail(destination, "fsync of the clone failed") }
@@ -72,7 +73,7 @@ public enum FileClone {
     /// The `copy_file_range` loop; nil when the kernel or filesystem cannot
     /// (`EXDEV` across filesystems on older kernels, `ENOSYS`, `EOPNOTSUPP`,
     /// `EINVAL`) before anything was copied, so read/write takes over.
-    private static func copyFileRange(_ src: Int32, _ dst: Int32, size: Int, destination: String) throws -> Method? {
+    private static func copyFileRange(_ src: Int32, _ dst: Int32, size: Int, destination: String, crashPoint: String?) throws -> Method? {
         guard let copyFileRange = copyFileRangeCall else { return nil }
         var copied = 0
         while copied < size {
@@ -84,12 +85,12 @@ public enum FileClone {
             }
             if n == 0 { break }  // the source shrank: nothing more to copy
             copied += n
-            CrashPoint.reached("copy")
+            if let crashPoint { CrashPoint.reached(crashPoint) }
         }
         return .copyFileRange
     }
 
-    private static func readWrite(_ src: Int32, _ dst: Int32, source: String, destination: String) throws {
+    private static func readWrite(_ src: Int32, _ dst: Int32, source: String, destination: String, crashPoint: String?) throws {
         guard lseek(src, 0, SEEK_SET) == 0, ftruncate(dst, 0) == 0, lseek(dst, 0, SEEK_SET) == 0 else {
             throw FileOps.fail(destination, "cannot rewind for copying")
         }
@@ -99,14 +100,14 @@ public enum FileClone {
         while true {
             let n = read(src, buffer, size)
             if n == 0 { break }
-            guard n > 0 else { throw FileOps.fail(source, "read failed while cloning") }
+            guard n > 0 else { throw FileOps.fail(source, "read failed while copying") }
             var written = 0
             while written < n {
                 let w = write(dst, buffer + written, n - written)
-                guard w > 0 else { throw FileOps.fail(destination, "write failed while cloning") }
+                guard w > 0 else { throw FileOps.fail(destination, "write failed while copying") }
                 written += w
             }
-            CrashPoint.reached("copy")
+            if let crashPoint { CrashPoint.reached(crashPoint) }
         }
     }
 }

@@ -63,36 +63,13 @@ public enum FileOps {
         if exists(tmp) { unlink(tmp) }
     }
 
-    /// Copies a file with plain read/write so a full disk is reported with its
-    /// errno and path; fsyncs the copy. The copy is created 0600 and then gets
-    /// the source's mode and group (`FilePermissions.copying`): never more
-    /// readable than the source, even for an instant.
+    /// Copies a file the cheapest way the filesystem offers (`FileClone`:
+    /// reflink, `copy_file_range`, read/write); a full disk is reported with
+    /// its errno and path; the copy is fsynced, created 0600 and then given
+    /// the source's mode and group: never more readable than the source,
+    /// even for an instant.
     public static func copyFile(from: String, to: String) throws {
-        let src = open(from, O_RDONLY | O_CLOEXEC)
-        guard src >= 0 else { throw fail(from, "cannot open for copying") }
-        defer { close(src) }
-        unlink(to)
-        let dst = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard dst >= 0 else { throw fail(to, "cannot create") }
-        var ok = false
-        defer { close(dst); if !ok { unlink(to) } }
-        try FilePermissions.copying(from: src)?.apply(fd: dst, path: to)
-        let size = 1 << 20
-        let buffer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 4096)
-        defer { buffer.deallocate() }
-        while true {
-            let n = read(src, buffer, size)
-            if n == 0 { break }
-            guard n > 0 else { throw fail(from, "read failed") }
-            var done = 0
-            while done < n {
-                let w = write(dst, buffer + done, n - done)
-                guard w > 0 else { throw fail(to, "write failed") }
-                done += w
-            }
-        }
-        guard fsync(dst) == 0 else { throw fail(to, "fsync failed") }
-        ok = true
+        _ = try FileClone.copy(from, to: to, crashPoint: nil)
     }
 
     /// SQLite sidecars of `path` that SQLite would apply to a file renamed there.
