@@ -3,7 +3,7 @@ import GRDB
 import Testing
 
 /// The committed `reindex-vectors/1` file (fixtures/compat/v1, made once by
-/// fixtures/compat/make_v1_fixture.py, see fixtures/compat/README.md) and the
+/// fixtures/compat/make_fixture.py --version 1, see fixtures/compat/README.md) and the
 /// upgrade to `reindex-vectors/2`: verify and search refuse the /1 file with a
 /// message saying the next run upgrades it; an incremental run publishes a /2
 /// file and sends the model only the rows that now have several chunks, every
@@ -146,5 +146,78 @@ import Testing
         #expect(results.first?["id"] as? String == message.id, "\(results)")
         #expect(abs((results.first?["score"] as? Double ?? 0) - 1) < 1e-4)
         #expect(try h.server.stats()["inputs"] as? Int == 1, "only the query was embedded")
+    }
+}
+
+/// The committed `reindex-vectors/2` file as the first release of `/2` wrote it
+/// (fixtures/compat/v2, made by fixtures/compat/make_fixture.py --version 2 with
+/// the binary of commit a149f18): no keyword index and none of the clone path's
+/// meta keys. Later additions to `/2` are optional, so every reader and a run
+/// must take it as it is: verify and search read it, a run adds the keyword
+/// index without embedding, and an incremental run clones it.
+@Suite(.serialized) struct CompatibilityV2Tests {
+    static let fixture = E2E.root.appendingPathComponent("fixtures/compat/v2")
+    static let sha256 = [
+        "primary.db": "0b7516cfb44be6b457d841679a328778ba91ac1ea904fd98e54c8c0ce65159b5",
+        "vectors-v2.db": "ce302f0ccc008c68a40e7fbacaf44f035e65fd3e265323ca7071bbec273ac577",
+    ]
+
+    func harness(_ name: String = #function) throws -> (Harness, output: URL) {
+        let h = try Harness(name, primary: nil, job: nil)
+        do {
+            for file in ["primary.db", "vectors-v2.db", "job.yml"] {
+                try FileManager.default.copyItem(at: Self.fixture.appendingPathComponent(file), to: h.dir.appendingPathComponent(file))
+            }
+            return (h, h.dir.appendingPathComponent("vectors-v2.db"))
+        } catch {
+            h.cleanup()
+            throw error
+        }
+    }
+
+    @Test func theCommittedFixtureIsTheFileItWasMadeAs() throws {
+        for (file, hash) in Self.sha256 {
+            #expect(try E2E.sha256(Self.fixture.appendingPathComponent(file)) == hash,
+                    "fixtures/compat/v2/\(file) changed: a compatibility fixture is never regenerated (see fixtures/compat/README.md); git checkout it")
+        }
+        let vectors = Self.fixture.appendingPathComponent("vectors-v2.db")
+        #expect(try E2E.scalar(vectors, "SELECT value FROM meta WHERE key = 'format'") == "reindex-vectors/2")
+        #expect(try E2E.scalar(vectors, "SELECT count(*) FROM meta WHERE key IN ('keywords', 'vec_dead_rows', 'full_check_at')") == 0)
+    }
+
+    @Test func readersTakeItAndARunAddsKeywordsThenClonesIt() throws {
+        let (h, output) = try harness()
+        defer { h.cleanup() }
+        let before = try CompatibilityTests.rows(output, v1: false)
+        let items: Int = try #require(try E2E.scalar(output, "SELECT count(*) FROM items"))
+        #expect(try h.command("verify", ["--model-url", h.url]).status == 0)
+        let s = try h.command("search", ["lake", "--format", "json", "--model-url", h.url])
+        #expect(s.status == 0, "\(s.stderr)")
+        #expect(try E2E.json(s.stdout)["mode"] as? String == "vector", "no keyword index: vector search")
+
+        // keywords: fts5 over the old file: published, cloned, nothing embedded, every vector kept.
+        let job = h.dir.appendingPathComponent("job.yml")
+        let yaml = try String(contentsOf: job, encoding: .utf8).replacingOccurrences(of: "index: none\n", with: "index: none\nkeywords: fts5\n")
+        try yaml.write(to: job, atomically: true, encoding: .utf8)
+        try h.server.reset()
+        let r = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["published"] as? Bool == true && summary["embedded"] as? Int == 0, "\(summary)")
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone"), "\(summary)")
+        #expect(try h.server.stats()["requests"] as? Int == 0)
+        #expect(try CompatibilityTests.rows(output, v1: false) == before, "every chunk, span and vector kept")
+        #expect(try E2E.scalar(output, "SELECT count(*) FROM keywords") == items)
+        #expect(try h.command("verify", ["--model-url", h.url]).status == 0)
+        let k = try h.command("search", ["lake", "--format", "json", "--model-url", h.url])
+        #expect(try E2E.json(k.stdout)["mode"] as? String == "hybrid")
+
+        // New rows: the clone path embeds only them.
+        _ = try E2E.mutatePrimary(h.dir.appendingPathComponent("primary.db"), ["--insert", "3"])
+        let again = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(again.status == 0, "\(again.stderr)")
+        let next = try E2E.json(again.stdout)
+        #expect((next["build"] as? String ?? "").hasPrefix("clone") && next["added"] as? Int == 3, "\(next)")
+        #expect(try h.command("verify", ["--model-url", h.url]).status == 0)
     }
 }
