@@ -26,6 +26,14 @@ struct FullCheckSchedule {
         return runs + 1 >= everyRuns || now.timeIntervalSince(at) >= afterHours * 3600
     }
 
+    /// Whether a run checks the live file whole before building on it
+    /// (`LiveFile.compatibility`): when the full check is due, and when the
+    /// run cannot take the clone path anyway (another format or index), so it
+    /// reads every vector it reuses.
+    func checksBaseWhole(live: VectorFileMeta, index: VecIndex.Plan) -> Bool {
+        due(live: live) || live[.format] != VectorFileFormat.version || !VecIndex.liveMatches(live, plan: index)
+    }
+
     /// The meta keys the new file records.
     func meta(fullCheck: Bool, live: VectorFileMeta?, now: Date = Date()) -> [MetaKey: String] {
         if fullCheck { return [.fullCheckAt: ISO8601DateFormatter().string(from: now), .runsSinceFullCheck: "0"] }

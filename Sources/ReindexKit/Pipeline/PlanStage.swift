@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 
 /// plan: compares the staged rows with the live file — unchanged, added,
@@ -19,10 +20,14 @@ struct PlanStage {
 
     /// A run's plan, on the work file's connection (the live file stays
     /// attached there for the reuse stage when it is usable).
-    func run(work: WorkFile, scans: ScanResult) throws -> Plan {
+    ///
+    /// `deep` says, from the live file's meta, whether it is checked whole
+    /// (`LiveFile.compatibility`); a damaged page the diff then meets makes
+    /// the run a full rebuild all the same.
+    func run(work: WorkFile, scans: ScanResult, deep: (VectorFileMeta) -> Bool) throws -> Plan {
         var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [], chunking: ChunkSettings(model: job.model))
         if !options.full {
-            let status = work.attachLive(path: job.output, model: job.model)
+            let status = work.attachLive(path: job.output, model: job.model, deep: deep)
             plan.live = status.meta
             if let chunking = ChunkSettings.decode(status.meta?[.chunking]) { plan.chunking = chunking }
             if let reason = status.reason {
@@ -33,8 +38,18 @@ struct PlanStage {
                 plan.liveFailures = try work.liveFailureCount()
             }
         }
-        plan.sources = try work.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
-            .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        do {
+            plan.sources = try work.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
+                .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        } catch let error as DatabaseError where plan.live != nil && [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode.primaryResultCode) {
+            // A page the lighter check did not read is damaged: nothing is reused from the file.
+            let reason = "failed quick_check: \(error.message ?? "\(error.resultCode)")"
+            logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
+            work.detachLive()
+            plan = Plan(mode: .full, fullReason: reason, live: nil, sources: [], chunking: ChunkSettings(model: job.model))
+            plan.sources = try work.diff(sources: sourceNames, liveAttached: false, sample: Self.sampleSize)
+                .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
+        }
         plan.attributes = try work.attributeColumns()
         return plan
     }

@@ -71,7 +71,8 @@ public final class Reindexer: Sendable {
         try checkStop()
 
         let planner = PlanStage(job: job, options: options, logger: logger)
-        let initialPlan = try planner.run(work: work, scans: scans)
+        let schedule = FullCheckSchedule(job: job)
+        let initialPlan = try planner.run(work: work, scans: scans, deep: { schedule.checksBaseWhole(live: $0, index: ready.index) })
         clock.lap("plan")
 
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
@@ -123,7 +124,6 @@ public final class Reindexer: Sendable {
             clock.lap("index")
             try checkStop()
             CrashPoint.reached("verify")
-            let schedule = FullCheckSchedule(job: job)
             let fullCheck = !work.isClone || schedule.due(live: plan.live)
             try verifier.check(work: work, accounting: accounting, full: fullCheck, attributes: plan.attributes)
             clock.lap("verify")

@@ -77,16 +77,29 @@ public enum LiveFile {
     /// Checks that the file attached as `live` is a base a run can reuse
     /// vectors from: intact, this format, this model and dimension. Anything
     /// else is a reason for a full rebuild, never a failure.
-    static func compatibility(_ db: Database, model: ModelConfig, attributes: [AttributeSpec]) throws -> LiveStatus {
-        let check = try String.fetchAll(db, sql: "PRAGMA \(schema).quick_check(5)")
-        guard check == ["ok"] else {
-            return .unusable(reason: "failed quick_check: \(check.prefix(2).joined(separator: "; "))")
-        }
+    ///
+    /// `deep` decides, from the file's meta, whether "intact" means a
+    /// `quick_check` of the whole file (every page: 3.2 GB at a million
+    /// messages, the largest part of a no-change run) or of its small tables
+    /// only. The file was checked whole before it was published and is never
+    /// written after; runs check it whole on the full-check schedule, and a
+    /// damaged page met by a lighter run makes that run a full rebuild too
+    /// (`PlanStage`).
+    static func compatibility(_ db: Database, model: ModelConfig, attributes: [AttributeSpec],
+                              deep: (VectorFileMeta) -> Bool = { _ in true }) throws -> LiveStatus {
         let tables = try String.fetchAll(db, sql: "SELECT name FROM \(schema).sqlite_schema WHERE type = 'table'")
+        let meta = tables.contains("meta") ? try VectorFileMeta.read(db, schema: schema) : VectorFileMeta()
+        let whole = deep(meta)
+        let scope = whole ? ["quick_check(5)"] : ["meta", "failures", "runs"].filter(tables.contains).map { "quick_check(\($0))" }
+        for pragma in scope {
+            let check = try String.fetchAll(db, sql: "PRAGMA \(schema).\(pragma)")
+            guard check == ["ok"] else {
+                return .unusable(reason: "failed quick_check: \(check.prefix(2).joined(separator: "; "))")
+            }
+        }
         guard tables.contains("meta"), tables.contains("items") else {
             return .unusable(reason: "not a \(VectorFileFormat.version) file (no meta/items tables)")
         }
-        let meta = try VectorFileMeta.read(db, schema: schema)
         guard let format = meta[.format], VectorFileFormat.readableVersions.contains(format) else {
             return .unusable(reason: "not a \(VectorFileFormat.version) file (format \(meta[.format] ?? "missing"))")
         }
@@ -112,14 +125,15 @@ public enum LiveFile {
 
     /// Attaches the live file to `queue` when it is a usable base; leaves it
     /// detached and says why otherwise.
-    static func attachIfUsable(_ queue: DatabaseQueue, path: String, model: ModelConfig, attributes: [AttributeSpec]) -> LiveStatus {
+    static func attachIfUsable(_ queue: DatabaseQueue, path: String, model: ModelConfig, attributes: [AttributeSpec],
+                               deep: (VectorFileMeta) -> Bool = { _ in true }) -> LiveStatus {
         guard FileManager.default.fileExists(atPath: path) else { return .unusable(reason: "missing") }
         guard FileManager.default.isReadableFile(atPath: path) else { return .unusable(reason: "unreadable: permission denied") }
         let status: LiveStatus
         do {
             status = try queue.writeWithoutTransaction { db in
                 try attach(db, path: path)
-                return try compatibility(db, model: model, attributes: attributes)
+                return try compatibility(db, model: model, attributes: attributes, deep: deep)
             }
         } catch {
             status = .unusable(reason: "unreadable: \(describe(error))")

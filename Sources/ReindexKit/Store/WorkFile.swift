@@ -129,8 +129,8 @@ public final class WorkFile: Sendable {
     }
 
     /// Attaches the live file as `live` when it is a compatible base.
-    func attachLive(path: String, model: ModelConfig) -> LiveStatus {
-        LiveFile.attachIfUsable(queue, path: path, model: model, attributes: attributes)
+    func attachLive(path: String, model: ModelConfig, deep: (VectorFileMeta) -> Bool) -> LiveStatus {
+        LiveFile.attachIfUsable(queue, path: path, model: model, attributes: attributes, deep: deep)
     }
 
     func detachLive() {
