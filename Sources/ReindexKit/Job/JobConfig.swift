@@ -12,11 +12,17 @@ public struct JobConfig: Sendable, Equatable {
         public var query: String
         /// Issue 14: the query's attribute columns, sorted by name; every source declares the same.
         public var attributes: [AttributeSpec] = []
+        /// `changed-column`: a column of the query whose value grows whenever
+        /// a row is written (`updatedAt`). An incremental run then reads only
+        /// the rows at or past the watermark the live file recorded, plus
+        /// every id (to find deletions); nil = every run reads every row.
+        public var changedColumn: String? = nil
 
-        public init(name: String, query: String, attributes: [AttributeSpec] = []) {
+        public init(name: String, query: String, attributes: [AttributeSpec] = [], changedColumn: String? = nil) {
             self.name = name
             self.query = query
             self.attributes = attributes
+            self.changedColumn = changedColumn
         }
     }
 
@@ -115,7 +121,7 @@ public struct JobConfig: Sendable, Equatable {
         var sources: [Source] = []
         for (i, item) in list.enumerated() {
             let key = "sources[\(i)]"
-            let map = try reader.mapping(item, key: key, allowed: ["name", "query", "attributes"])
+            let map = try reader.mapping(item, key: key, allowed: ["name", "query", "attributes", "changed-column"])
             let sname = try reader.requiredString(map, "name", prefix: key)
             guard sname.range(of: #"^[A-Za-z0-9._-]+$"#, options: .regularExpression) != nil else {
                 throw ReindexError.jobFile(file: file, key: "\(key).name", detail: "expected letters, digits, '.', '_' or '-' (got \"\(sname)\")")
@@ -125,7 +131,11 @@ public struct JobConfig: Sendable, Equatable {
             }
             let query = try reader.requiredString(map, "query", prefix: key)
             let attributes = try map["attributes"].map { try AttributeSpec.parse($0, reader: reader, key: "\(key).attributes") } ?? []
-            sources.append(Source(name: sname, query: query, attributes: attributes))
+            let changed = try reader.optionalString(map, "changed-column", prefix: key)
+            if let changed, changed.isEmpty || changed.contains("\"") || changed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+                throw ReindexError.jobFile(file: file, key: "\(key).changed-column", detail: "expected the name of a column of the query, such as updated_at (got \"\(changed)\")")
+            }
+            sources.append(Source(name: sname, query: query, attributes: attributes, changedColumn: changed))
         }
         try AttributeSpec.checkShared(sources, reader: reader)
 

@@ -25,11 +25,13 @@ struct CloneStage {
 
     static let build = "build"
 
-    func run(work: WorkFile, plan: Plan, resumed: Bool, index: VecIndex.Plan) async throws -> Outcome {
+    /// `known`: `whyBuild`'s answer when the run already asked (a scan read
+    /// in part asks before the plan is final); nil to ask now.
+    func run(work: WorkFile, plan: Plan, resumed: Bool, index: VecIndex.Plan, known: String?? = nil) async throws -> Outcome {
         if work.isClone {
             return Outcome(work: work, build: try work.workState()[.base] ?? FileClone.Method.copyFileRange.rawValue, reason: nil)
         }
-        if let reason = try whyBuild(work: work, plan: plan, resumed: resumed, index: index) {
+        if let reason = try known ?? whyBuild(work: work, plan: plan, resumed: resumed, index: index) {
             if plan.mode == .incremental {
                 logger.notice("building the new file from nothing", metadata: ["reason": "\(reason)"])
             } else {
@@ -55,17 +57,23 @@ struct CloneStage {
         return Outcome(work: cloned, build: method.rawValue, reason: nil)
     }
 
-    /// Why this run cannot start from a clone of the live file; nil when it can.
-    func whyBuild(work: WorkFile, plan: Plan, resumed: Bool, index: VecIndex.Plan) throws -> String? {
-        guard plan.mode == .incremental, let live = plan.live else { return "full run" }
-        // A work file that holds no item yet (a run killed before it embedded anything) is as good as a fresh one.
-        if resumed, try work.itemCount() > 0 { return "resuming a file that was being built from nothing" }
+    /// Why no run can start from a clone of a file with this meta, or nil.
+    static func metaReason(live: VectorFileMeta, index: VecIndex.Plan) -> String? {
         guard live[.format] == VectorFileFormat.version else { return "upgrading a \(live[.format] ?? "?") file" }
         guard VecIndex.liveMatches(live, plan: index) else { return "the index changes (\(live[.index] ?? "none") to \(index.wanted))" }
         // vec_items is patched, not rebuilt, on the clone path: only by the sqlite-vec that built it.
         if index.wanted == "vec0", let version = index.version, let built = live[.sqliteVecVersion], built != version {
             return "sqlite-vec changed (\(built) built vec_items, this is \(version))"
         }
+        return nil
+    }
+
+    /// Why this run cannot start from a clone of the live file; nil when it can.
+    func whyBuild(work: WorkFile, plan: Plan, resumed: Bool, index: VecIndex.Plan) throws -> String? {
+        guard plan.mode == .incremental, let live = plan.live else { return "full run" }
+        // A work file that holds no item yet (a run killed before it embedded anything) is as good as a fresh one.
+        if resumed, try work.itemCount() > 0 { return "resuming a file that was being built from nothing" }
+        if let reason = Self.metaReason(live: live, index: index) { return reason }
         guard AttributeColumn.decode(live[.attributes]) == plan.attributes else { return "the attributes' names, roles or types changed" }
         if let problem = try work.cloneBaseProblem() { return "the live file failed its check: \(problem)" }
         return nil

@@ -18,31 +18,36 @@ struct PlanStage {
 
     private var sourceNames: [String] { job.sources.map(\.name) }
 
-    /// A run's plan, on the work file's connection (the live file stays
-    /// attached there for the reuse stage when it is usable).
-    ///
-    /// `deep` says, from the live file's meta, whether it is checked whole
-    /// (`LiveFile.compatibility`); a damaged page the diff then meets makes
-    /// the run a full rebuild all the same.
-    func run(work: WorkFile, scans: ScanResult, deep: (VectorFileMeta) -> Bool) throws -> Plan {
+    /// A run's base: the live file attached to the work file's connection
+    /// when it is usable (it stays attached for the scan's unseen ids and the
+    /// reuse stage), and the mode. `deep` says, from the live file's meta,
+    /// whether it is checked whole (`LiveFile.compatibility`).
+    func base(work: WorkFile, deep: (VectorFileMeta) -> Bool) -> Plan {
         var plan = Plan(mode: .full, fullReason: options.full ? "requested" : nil, live: nil, sources: [], chunking: ChunkSettings(model: job.model))
-        if !options.full {
-            let status = work.attachLive(path: job.output, model: job.model, deep: deep)
-            plan.live = status.meta
-            if let chunking = ChunkSettings.decode(status.meta?[.chunking]) { plan.chunking = chunking }
-            if let reason = status.reason {
-                plan.fullReason = reason
-                logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
-            } else {
-                plan.mode = .incremental
-                plan.liveFailures = try work.liveFailureCount()
-            }
+        guard !options.full else { return plan }
+        let status = work.attachLive(path: job.output, model: job.model, deep: deep)
+        plan.live = status.meta
+        if let chunking = ChunkSettings.decode(status.meta?[.chunking]) { plan.chunking = chunking }
+        if let reason = status.reason {
+            plan.fullReason = reason
+            logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
+        } else {
+            plan.mode = .incremental
         }
+        return plan
+    }
+
+    /// A run's plan: the base compared with the staged scan. A damaged page
+    /// of the live file that the lighter check did not read makes the run a
+    /// full rebuild here.
+    func diff(_ base: Plan, work: WorkFile, scans: ScanResult) throws -> Plan {
+        var plan = base
         do {
+            if plan.live != nil { plan.liveFailures = try work.liveFailureCount() }
             plan.sources = try work.diff(sources: sourceNames, liveAttached: plan.live != nil, sample: Self.sampleSize)
                 .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
         } catch let error as DatabaseError where plan.live != nil && [.SQLITE_CORRUPT, .SQLITE_NOTADB].contains(error.resultCode.primaryResultCode) {
-            // A page the lighter check did not read is damaged: nothing is reused from the file.
+            // Nothing is reused from a damaged file.
             let reason = "failed quick_check: \(error.message ?? "\(error.resultCode)")"
             logger.notice("full rebuild", metadata: ["reason": "\(reason)"])
             work.detachLive()
@@ -50,7 +55,17 @@ struct PlanStage {
             plan.sources = try work.diff(sources: sourceNames, liveAttached: false, sample: Self.sampleSize)
                 .map { SourcePlan(diff: $0, scan: scans.counts[$0.name], sample: Self.sampleSize) }
         }
-        plan.attributes = try work.attributeColumns()
+        plan.attributes = try work.attributeColumns(base: scans.isPartial ? AttributeColumn.decode(plan.live?[.attributes]) : nil)
+        let missed = try work.missedByChangedColumn(sources: plan.live == nil ? [] : scans.flagged)
+        for i in plan.sources.indices {
+            let name = plan.sources[i].name
+            plan.sources[i].readSince = scans.partial[name]
+            plan.sources[i].missedByChangedColumn = missed[name]
+            if let n = missed[name], n > 0, let column = job.sources.first(where: { $0.name == name })?.changedColumn {
+                logger.warning("the full scan found rows that changed without changed-column moving; they are embedded now, but a run that reads only changed rows misses such writes — check that every write sets the column",
+                               metadata: ["source": "\(name)", "rows": "\(n)", "changed_column": "\(column)"])
+            }
+        }
         return plan
     }
 

@@ -63,16 +63,30 @@ public final class Reindexer: Sendable {
         var work = checkpoint.work
         defer { work.close() }
 
-        let scans = try await ScanStage(job: job, scanner: ready.scanner, logger: logger).run(checkStop: checkStop) {
-            try await work.stage(source: $0, rows: $1)
-        }
+        let planner = PlanStage(job: job, options: options, logger: logger)
+        let schedule = FullCheckSchedule(job: job)
+        let base = planner.base(work: work, deep: { schedule.checksBaseWhole(live: $0, index: ready.index) })
+        let scanner = ScanStage(job: job, scanner: ready.scanner, logger: logger)
+        var scans = try await scanner.run(work: work, checkStop: checkStop,
+                                          scopes: SourceScope.decide(job: job, plan: base, resumed: checkpoint.resumed, index: ready.index, schedule: schedule))
         clock.lap("scan")
         CrashPoint.reached("scan")
         try checkStop()
 
-        let planner = PlanStage(job: job, options: options, logger: logger)
-        let schedule = FullCheckSchedule(job: job)
-        let initialPlan = try planner.run(work: work, scans: scans, deep: { schedule.checksBaseWhole(live: $0, index: ready.index) })
+        var initialPlan = try planner.diff(base, work: work, scans: scans)
+        // Rows read in part serve only a clone of the live file: anything else reads every row again.
+        var cloneProblem: String?? = nil
+        if scans.isPartial {
+            let why = try CloneStage(job: job, location: location, logger: logger)
+                .whyBuild(work: work, plan: initialPlan, resumed: checkpoint.resumed, index: ready.index)
+            cloneProblem = .some(why)
+            if let why {
+                scans = try await rescan(work: work, scanner: scanner, reason: why, checkStop: checkStop)
+                initialPlan = try planner.diff(initialPlan, work: work, scans: scans)
+                cloneProblem = nil
+                clock.lap("scan")
+            }
+        }
         clock.lap("plan")
 
         let model = ModelSession(model: job.model, environment: environment, stop: stop, logger: logger)
@@ -80,10 +94,17 @@ public final class Reindexer: Sendable {
         if modelFree { logger.info("nothing to embed: no model is called") }
         // The managed server (if any) runs for the rest of the run and is stopped however it ends.
         return try await ManagedServer.run(modelFree ? nil : job.model.server, logger: logger) {
-            let (plan, probes) = modelFree ? (initialPlan, initialPlan.liveProbes)
+            var (plan, probes) = modelFree ? (initialPlan, initialPlan.liveProbes)
                 : try await planner.confirmModel(initialPlan, work: work, model: model, scans: scans)
+            if plan.isFull && scans.isPartial {
+                // The model changed (--on-model-change=full): every row is embedded again.
+                scans = try await rescan(work: work, scanner: scanner, reason: plan.fullReason ?? "full rebuild", checkStop: checkStop)
+                plan = try planner.diff(plan, work: work, scans: scans)
+                cloneProblem = nil
+            }
             var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
-            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) {
+            // A scheduled whole scan publishes even without a change, so the schedule starts again.
+            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) && !scans.scheduled {
                 // Keep the live file, publish nothing, send nothing more.
                 work.close()
                 Checkpoint.discard(location.workPath)
@@ -94,7 +115,7 @@ public final class Reindexer: Sendable {
             try checkStop()
 
             let start = try await CloneStage(job: job, location: location, logger: logger)
-                .run(work: work, plan: plan, resumed: checkpoint.resumed, index: ready.index)
+                .run(work: work, plan: plan, resumed: checkpoint.resumed, index: ready.index, known: cloneProblem)
             work = start.work
             clock.lap("clone")
             let reuse = try ReuseStage(model: job.model, logger: logger).run(work: work, plan: plan, resumed: checkpoint.resumed)
@@ -139,12 +160,21 @@ public final class Reindexer: Sendable {
             var meta = VectorFileMeta(job: job, runID: checkpoint.runID, accounting: accounting, chunking: plan.chunking, probes: embedded.probes,
                                       index: index.meta, attributes: plan.attributes, throughput: Self.throughput(embedded, previous: plan.live))
             for (key, value) in schedule.meta(fullCheck: fullCheck, live: plan.live) { meta[key] = value }
+            meta[.watermarks] = Watermark.encode(scans.watermarks)
             try PublishStage(location: location, logger: logger)
                 .run(work: work, meta: meta, record: summary.record(startedAt: checkpoint.startedAt))
             clock.lap("publish")
             summary.published = true
             return summary.finished(clock: clock)
         }
+    }
+
+    /// Reads every row of every source again, after a scan that read some
+    /// in part for a run that cannot use it (`SourceScope`).
+    private func rescan(work: WorkFile, scanner: ScanStage, reason: String, checkStop: () throws -> Void) async throws -> ScanResult {
+        logger.notice("reading every row again", metadata: ["reason": "\(reason)"])
+        try work.clearScan()
+        return try await scanner.run(work: work, checkStop: checkStop, scopes: [:])
     }
 
     /// Items per second of this run's embedding when it embedded enough to

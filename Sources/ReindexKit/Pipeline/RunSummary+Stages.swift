@@ -22,6 +22,9 @@ extension RunSummary {
             s.changed = plan.isFull ? 0 : p.changed
             s.removed = p.removed
             s.attributesChanged = plan.isFull ? 0 : p.attributesChanged
+            s.readSince = p.readSince
+            s.ids = scans.counts[p.name]?.ids ?? 0
+            s.missedByChangedColumn = p.missedByChangedColumn
             return s
         }
     }

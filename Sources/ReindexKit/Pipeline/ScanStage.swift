@@ -6,7 +6,20 @@ import Logging
 public struct ScanResult: Sendable {
     public var counts: [String: ScanCounts] = [:]
     public var longestRead: Duration = .zero
+    /// The `changed-column` watermark of each source that has one, read
+    /// before its rows (the new file records it).
+    public var watermarks: [String: Watermark] = [:]
+    /// Sources read in part: only the rows at or past this watermark, plus
+    /// every id (`scan.ids`).
+    public var partial: [String: Watermark] = [:]
+    /// Sources read whole with each row flagged against the live file's
+    /// watermark (the rows changed without the column moving are counted).
+    public var flagged: Set<String> = []
+    /// Whether a source was read whole because the full check was due: the
+    /// run publishes even without a change, so the schedule starts again.
+    public var scheduled = false
     public var scanned: Int { counts.values.reduce(0) { $0 + $1.scanned } }
+    public var isPartial: Bool { !partial.isEmpty }
 }
 
 /// scan: pages through every source of the job read-only and hands each page
@@ -17,6 +30,7 @@ struct ScanStage {
     let scanner: any PrimarySource
     let logger: Logger
 
+    /// Every row of every source (dry runs, `verify`).
     func run(checkStop: () throws -> Void = {}, stage: (String, [ScannedRow]) async throws -> Void) async throws -> ScanResult {
         var result = ScanResult()
         for source in job.sources {
@@ -28,5 +42,57 @@ struct ScanStage {
         }
         result.longestRead = scanner.stats.longestReadTransaction
         return result
+    }
+
+    /// A run's scan into its work file, each source as `scopes` says (every
+    /// row when absent). A source with a `changed-column` first reads its
+    /// watermark; read in part, it then reads every id, the rows at or past
+    /// the old watermark, and the ids neither those rows nor the live file
+    /// hold (`StagingArea.unseenIDs`).
+    func run(work: WorkFile, checkStop: () throws -> Void, scopes: [String: SourceScope]) async throws -> ScanResult {
+        var result = ScanResult()
+        for source in job.sources {
+            let scope = scopes[source.name] ?? SourceScope(filter: .all)
+            if let mark = try scanner.watermark(source) { result.watermarks[source.name] = mark }
+            if scope.scheduled { result.scheduled = true }
+            var counts: ScanCounts
+            switch scope.filter {
+            case .changedSince(let since):
+                let ids = try await scanner.ids(source) { ids in
+                    try checkStop()
+                    try await work.stage(source: source.name, ids: ids)
+                }
+                counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)
+                // Rows the watermark cannot find, a page of ids at a time (few: see `unseenIDs`).
+                var after = ""
+                while case let unseen = try work.unseenIDs(source: source.name, after: after, limit: 500), let last = unseen.last {
+                    let more = try await scan(source, filter: .ids(unseen.map(\.raw)), work: work, checkStop: checkStop)
+                    counts.scanned += more.scanned
+                    counts.skipped += more.skipped
+                    counts.truncated += more.truncated
+                    counts.oversized += more.oversized
+                    after = last.id
+                }
+                counts.ids = ids
+                result.partial[source.name] = since
+                logger.info("scanned the changed rows", metadata: ["source": "\(source.name)", "since": "\(since.column) >= \(since.value)",
+                                                                   "rows": "\(counts.scanned)", "ids": "\(ids)"])
+            default:
+                if case .allFlagging = scope.filter { result.flagged.insert(source.name) }
+                if let reason = scope.reason { logger.info("reading every row", metadata: ["source": "\(source.name)", "reason": "\(reason)"]) }
+                counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)
+                logger.info("scanned", metadata: ["source": "\(source.name)", "rows": "\(counts.scanned)"])
+            }
+            result.counts[source.name] = counts
+        }
+        result.longestRead = scanner.stats.longestReadTransaction
+        return result
+    }
+
+    private func scan(_ source: JobConfig.Source, filter: ScanFilter, work: WorkFile, checkStop: () throws -> Void) async throws -> ScanCounts {
+        try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes, filter: filter) { rows in
+            try checkStop()
+            try await work.stage(source: source.name, rows: rows)
+        }
     }
 }

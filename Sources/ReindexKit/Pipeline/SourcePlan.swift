@@ -20,6 +20,13 @@ public struct SourcePlan: Sendable, Equatable {
     /// changed, failed before, or re-chunked from a `/1` file).
     public var rowsToEmbed = 0
     public var chunksToEmbed = 0
+    /// The watermark a `changed-column` scan read this source since (only
+    /// the rows at or past it, plus every id); nil when it read every row.
+    public var readSince: Watermark?
+    /// A whole scan of a source with a `changed-column`: the rows it found
+    /// new, changed or moved whose column had not moved past the live
+    /// file's watermark; nil without the key or a watermark.
+    public var missedByChangedColumn: Int?
     public var samples: [String: [String]] = ["added": [], "changed": [], "removed": [], "attributes_changed": []]
     public var eligible: Int { scanned - skipped }
 

@@ -64,13 +64,18 @@ public final class PostgresSource: PrimarySource {
         for attribute in source.attributes where !columns.contains(where: { $0.lowercased() == attribute.name.lowercased() }) {
             throw ReindexError.sourceQuery(source: source.name, detail: "attributes.\(attribute.name): the query has no column named \"\(attribute.name)\" (got \(columns.joined(separator: ", "))); expected one for each declared attribute — alias it, e.g. `\"roomId\" AS \(attribute.name)`, or `NULL AS \(attribute.name)` where the source has no value")
         }
+        if let changed = source.changedColumn, !columns.contains(changed) {
+            throw ReindexError.sourceQuery(source: source.name, detail: SourceScanner.noChangedColumn(changed, columns: columns))
+        }
     }
 
     /// One keyset page, as `SourceScanner.pageSQL` but with PostgreSQL's
     /// parameters and types (`real` is `double precision` here).
     /// The text comes only when it is at most `maxRowBytes` (a larger one never
-    /// leaves the server); its size is the last column.
-    static func pageSQL(_ query: String, after: Bool, attributes: [AttributeSpec] = [], maxRowBytes: Int = 64 << 20) -> String {
+    /// leaves the server); the filter's flag follows the attributes, and the
+    /// text's size is the last column. Parameters: the key and the limit
+    /// (`$1`, `$2`, or `$1` alone on the first page), then the filter's.
+    static func pageSQL(_ query: String, after: Bool, attributes: [AttributeSpec] = [], maxRowBytes: Int = 64 << 20, filter: ScanFilter = .all) -> String {
         let extra = attributes.map { a -> String in
             guard let type = a.type else { return ", \(a.name)" }
             switch type {
@@ -79,19 +84,25 @@ public final class PostgresSource: PrimarySource {
             case .text: return ", CAST(\(a.name) AS text)"
             }
         }.joined()
+        let next = after ? 3 : 2
+        let flag = filter.postgresFlag(next).map { ", \($0.sql)" } ?? ""
+        let condition = filter.postgresCondition(first: next + (filter.postgresFlag(next) == nil ? 0 : 1))?.sql
+        let conditions = [after ? "id > $1" : nil, condition].compactMap { $0 }
         return """
-            SELECT id, CASE WHEN octet_length(text::text) <= \(maxRowBytes) THEN text END\(extra), octet_length(text::text)
-            FROM (\n\(SourceScanner.trimmed(query))\n) q \(after ? "WHERE id > $1 ORDER BY id LIMIT $2" : "ORDER BY id LIMIT $1")
+            SELECT id, CASE WHEN octet_length(text::text) <= \(maxRowBytes) THEN text END\(extra)\(flag), octet_length(text::text)
+            FROM (\n\(SourceScanner.trimmed(query))\n) q \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY id LIMIT $\(after ? 2 : 1)
             """
     }
 
-    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
+    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, filter: ScanFilter,
                      consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
         var counts = ScanCounts()
         var last: String? = nil
         var pageSize = 1000
-        let firstSQL = Self.pageSQL(source.query, after: false, attributes: source.attributes, maxRowBytes: maxRowBytes)
-        let nextSQL = Self.pageSQL(source.query, after: true, attributes: source.attributes, maxRowBytes: maxRowBytes)
+        let firstSQL = Self.pageSQL(source.query, after: false, attributes: source.attributes, maxRowBytes: maxRowBytes, filter: filter)
+        let nextSQL = Self.pageSQL(source.query, after: true, attributes: source.attributes, maxRowBytes: maxRowBytes, filter: filter)
+        let filterValues = (filter.postgresFlag(0)?.values ?? []) + (filter.postgresCondition(first: 0)?.values ?? [])
+        let (width, flags) = (source.attributes.count, filter.postgresFlag(0) != nil)
         var nullIDs = 0
         while true {
             try Task.checkCancellation()
@@ -102,8 +113,8 @@ public final class PostgresSource: PrimarySource {
             do {
                 page = try await connection.onQueue { c in
                     try c.readOnly { c in
-                        after == nil ? try c.rows(firstSQL, [String(limit)], sizedPage: true)
-                            : try c.rows(nextSQL, [after!, String(limit)], sizedPage: true)
+                        after == nil ? try c.rows(firstSQL, [String(limit)] + filterValues, sizedPage: true)
+                            : try c.rows(nextSQL, [after!, String(limit)] + filterValues, sizedPage: true)
                     }
                 }
             } catch Connection.Failure.statement(let message) {
@@ -121,9 +132,11 @@ public final class PostgresSource: PrimarySource {
             for row in page {
                 counts.scanned += 1
                 guard let sourceID = row.id else { nullIDs += 1; counts.skipped += 1; continue }
-                if let scanned = SourceScanner.scannedRow(source: source.name, sourceID: sourceID, text: row.text, bytes: row.bytes ?? 0,
-                                                          attributes: row.attributes, model: model, maxRowBytes: maxRowBytes,
+                if var scanned = SourceScanner.scannedRow(source: source.name, sourceID: sourceID, text: row.text, bytes: row.bytes ?? 0,
+                                                          attributes: Array(row.attributes.prefix(width)), model: model, maxRowBytes: maxRowBytes,
                                                           counts: &counts, logger: logger) {
+                    // The flag rides after the attributes (an int4: "1" or "0").
+                    if flags { scanned.flagged = row.attributes[width] == 1.databaseValue }
                     rows.append(scanned)
                 }
             }
@@ -135,6 +148,53 @@ public final class PostgresSource: PrimarySource {
             logger.warning("rows with a NULL id were skipped", metadata: ["source": "\(source.name)", "rows": "\(nullIDs)"])
         }
         return counts
+    }
+
+    /// The id pass, as `SourceScanner.ids`: rows whose text has a
+    /// non-space character, ids exactly as the server wrote them.
+    public func ids(_ source: JobConfig.Source, consume: ([DatabaseValue]) async throws -> Void) async throws -> Int {
+        let body = "FROM (\n\(SourceScanner.trimmed(source.query))\n) q WHERE text IS NOT NULL AND text::text ~ '[^[:space:]]'"
+        let firstSQL = "SELECT id, NULL \(body) ORDER BY id LIMIT $1", nextSQL = "SELECT id, NULL \(body) AND id > $1 ORDER BY id LIMIT $2"
+        var last: String? = nil
+        var pageSize = 1000
+        var total = 0
+        while true {
+            try Task.checkCancellation()
+            let (limit, after, started) = (pageSize, last, ContinuousClock.now)
+            let page: [Connection.Row]
+            do {
+                page = try await connection.onQueue { c in
+                    try c.readOnly { c in
+                        after == nil ? try c.rows(firstSQL, [String(limit)]) : try c.rows(nextSQL, [after!, String(limit)])
+                    }
+                }
+            } catch Connection.Failure.statement(let message) {
+                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page of ids from PostgreSQL \(display) failed (got: \(message)) — check the server and the query; nothing was published, rerun")
+            }
+            let elapsed = ContinuousClock.now - started
+            stats.record(elapsed)
+            if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(16000, pageSize * 2) }
+            let ids = page.compactMap { $0.rawID.map { $0.databaseValue } }
+            total += ids.count
+            if !ids.isEmpty { try await consume(ids) }
+            guard page.count == limit, let tail = page.last?.rawID else { return total }
+            last = tail
+        }
+    }
+
+    /// The highest `changed-column` value, as `SourceScanner.watermark`; one
+    /// statement in its own read-only transaction (MVCC: writers go on).
+    public func watermark(_ source: JobConfig.Source) throws -> Watermark? {
+        guard let column = source.changedColumn else { return nil }
+        let sql = "SELECT NULL, max(\(Watermark.identifier(column)))::text FROM (\n\(SourceScanner.trimmed(source.query))\n) q"
+        let started = ContinuousClock.now
+        defer { stats.record(ContinuousClock.now - started) }
+        do {
+            let value = try connection.onQueueSync { c in try c.readOnly { c in try c.rows(sql, []).first?.text } }
+            return value.map { Watermark(column: column, kind: .text, value: $0) }
+        } catch Connection.Failure.statement(let message) {
+            throw ReindexError.sourceQuery(source: source.name, detail: "reading max(\(column)) from PostgreSQL \(display) failed (got: \(message)) — check the query and the column; nothing was published, rerun")
+        }
     }
 
     public func text(_ source: JobConfig.Source, id: String) throws -> String? {

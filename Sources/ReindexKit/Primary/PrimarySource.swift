@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import Logging
 
 /// The application's primary database, as the pipeline reads it: keyset-paged
@@ -12,8 +13,15 @@ public protocol PrimarySource: AnyObject, Sendable {
     /// Scans one source page by page; `consume` receives each page's eligible
     /// rows outside any read transaction. A text over `maxRowBytes` is not
     /// loaded: its row comes with `oversizedBytes` set.
-    func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
+    /// `filter` narrows the rows read (`changed-column` scans).
+    func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, filter: ScanFilter,
               consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts
+    /// The id pass of a `changed-column` scan: every id whose text is not
+    /// blank, without the texts, as the primary returned it; returns how many.
+    func ids(_ source: JobConfig.Source, consume: ([DatabaseValue]) async throws -> Void) async throws -> Int
+    /// The highest `changed-column` value before the scan; nil without the
+    /// key or rows.
+    func watermark(_ source: JobConfig.Source) throws -> Watermark?
     /// The text of one row (search results), in one short read; nil when gone.
     func text(_ source: JobConfig.Source, id: String) throws -> String?
 }
@@ -58,5 +66,13 @@ public enum PrimaryLocation {
     public static func open(_ primary: String, logger: Logger) throws -> any PrimarySource {
         if isPostgres(primary) { return try PostgresSource(uri: primary, logger: logger) }
         return try SourceScanner(path: primary, logger: logger)
+    }
+}
+
+extension PrimarySource {
+    /// Every row of the source.
+    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
+                     consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
+        try await scan(source, model: model, maxRowBytes: maxRowBytes, filter: .all, consume: consume)
     }
 }

@@ -15,6 +15,10 @@ public struct ScannedRow: Sendable {
     /// Set when the row's text was over `max-row-bytes` and not loaded: the
     /// row is staged with an empty input and recorded as failed.
     public var oversizedBytes: Int? = nil
+    /// Whether the row's `changed-column` is at or past the live file's
+    /// watermark (`ScanFilter.allFlagging`; nil otherwise): a full scan
+    /// counts the rows that changed without it moving.
+    public var flagged: Bool? = nil
 }
 
 /// Per-source scan counts.
@@ -24,6 +28,8 @@ public struct ScanCounts: Sendable, Equatable {
     public var truncated = 0
     /// Rows over `max-row-bytes`, not loaded (recorded as failed).
     public var oversized = 0
+    /// Ids read by the id pass of a `changed-column` scan (0 for a full scan).
+    public var ids = 0
     public init() {}
 }
 
@@ -82,13 +88,25 @@ public final class SourceScanner: PrimarySource {
                 for attribute in source.attributes where !columns.contains(where: { $0.lowercased() == attribute.name.lowercased() }) {
                     throw ReindexError.sourceQuery(source: source.name, detail: "attributes.\(attribute.name): the query has no column named \"\(attribute.name)\" (got \(columns.joined(separator: ", "))); expected one for each declared attribute — alias it, e.g. `\"roomId\" AS \(attribute.name)`, or `NULL AS \(attribute.name)` where the source has no value")
                 }
-                _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true, attributes: source.attributes))
+                if let changed = source.changedColumn, !columns.contains(where: { $0.lowercased() == changed.lowercased() }) {
+                    throw ReindexError.sourceQuery(source: source.name, detail: Self.noChangedColumn(changed, columns: columns))
+                }
+                if let changed = source.changedColumn {
+                    let mark = Watermark(column: changed, kind: .integer, value: "0")
+                    _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true, attributes: source.attributes, filter: .allFlagging(mark)))
+                    _ = try db.makeStatement(sql: Self.pageSQL(source.query, after: true, attributes: source.attributes, filter: .changedSince(mark)))
+                }
             }
         } catch let error as ReindexError {
             throw error
         } catch let error as DatabaseError {
             throw ReindexError.sourceQuery(source: source.name, detail: "the query does not compile (got SQLite: \(error.message ?? "\(error)")) — fix it in the job file; it must be a SELECT returning id and text")
         }
+    }
+
+    /// The error when `changed-column` is not a column of the query.
+    static func noChangedColumn(_ changed: String, columns: [String]) -> String {
+        "changed-column: the query has no column named \"\(changed)\" (got \(columns.joined(separator: ", "))) — return it from the query, e.g. `SELECT id, body AS text, \"updatedAt\" AS \(changed) FROM …`, or remove the key"
     }
 
     static func trimmed(_ query: String) -> String {
@@ -99,12 +117,26 @@ public final class SourceScanner: PrimarySource {
 
     /// One keyset page: `id`, `text` (only when it is at most the first
     /// argument's bytes: a larger one never reaches this process), its size,
-    /// and the attribute columns (cast when the job declares a type).
-    static func pageSQL(_ query: String, after: Bool, attributes: [AttributeSpec] = []) -> String {
+    /// the attribute columns (cast when the job declares a type) and the
+    /// filter's flag; the filter's condition narrows the rows. Arguments:
+    /// the byte limit, the flag's, the condition's, the key, the limit.
+    static func pageSQL(_ query: String, after: Bool, attributes: [AttributeSpec] = [], filter: ScanFilter = .all) -> String {
         let extra = attributes.map { a in a.type.map { ", CAST(\(a.name) AS \($0.rawValue.uppercased()))" } ?? ", \(a.name)" }.joined()
+            + (filter.sqliteFlag.map { ", \($0.sql)" } ?? "")
+        let conditions = [filter.sqliteCondition?.sql, after ? "id > ?" : nil].compactMap { $0 }
         return """
             SELECT id, CASE WHEN length(CAST(text AS BLOB)) <= ? THEN text END, length(CAST(text AS BLOB))\(extra)
-            FROM (\n\(trimmed(query))\n) \(after ? "WHERE id > ?" : "") ORDER BY id LIMIT ?
+            FROM (\n\(trimmed(query))\n) \(conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")) ORDER BY id LIMIT ?
+            """
+    }
+
+    /// One keyset page of the id pass: the ids of rows with a text that is
+    /// not blank (a text over 64 bytes is not read to tell; the scan's own
+    /// test, `isBlank`, stays the authority for the rows it reads).
+    static func idPageSQL(_ query: String, after: Bool) -> String {
+        let nonBlank = "CASE WHEN text IS NULL THEN 0 WHEN length(CAST(text AS BLOB)) > 64 THEN 1 ELSE trim(CAST(text AS TEXT), ' ' || char(9, 10, 11, 12, 13)) <> '' END"
+        return """
+            SELECT id FROM (\n\(trimmed(query))\n) WHERE \(after ? "id > ? AND " : "")\(nonBlank) ORDER BY id LIMIT ?
             """
     }
 
@@ -115,14 +147,16 @@ public final class SourceScanner: PrimarySource {
 
     /// Scans one source page by page; `consume` receives each page's eligible
     /// rows (outside any read transaction) and may write them elsewhere.
-    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
+    public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, filter: ScanFilter,
                      consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
         var counts = ScanCounts()
         var last: DatabaseValue? = nil
         var pageSize = 1000
-        let firstSQL = Self.pageSQL(source.query, after: false, attributes: source.attributes)
-        let nextSQL = Self.pageSQL(source.query, after: true, attributes: source.attributes)
+        let firstSQL = Self.pageSQL(source.query, after: false, attributes: source.attributes, filter: filter)
+        let nextSQL = Self.pageSQL(source.query, after: true, attributes: source.attributes, filter: filter)
+        let filterArguments = StatementArguments((filter.sqliteFlag?.values ?? []) + (filter.sqliteCondition?.values ?? []))
         let width = source.attributes.count
+        let flags = filter.sqliteFlag != nil
         var nullIDs = 0
         while true {
             try Task.checkCancellation()
@@ -134,13 +168,14 @@ public final class SourceScanner: PrimarySource {
             do {
                 (page, more) = try await Self.retryingBusy { try await queue.read { db in
                     let rows = after == nil
-                        ? try Row.fetchCursor(db, sql: firstSQL, arguments: [maxRowBytes, limit])
-                        : try Row.fetchCursor(db, sql: nextSQL, arguments: [maxRowBytes, after!, limit])
+                        ? try Row.fetchCursor(db, sql: firstSQL, arguments: [maxRowBytes] + filterArguments + [limit])
+                        : try Row.fetchCursor(db, sql: nextSQL, arguments: [maxRowBytes] + filterArguments + [after!, limit])
                     var out: [(id: DatabaseValue, text: DatabaseValue, bytes: Int, attributes: [DatabaseValue])] = []
                     var held = 0
                     while let row = try rows.next() {
                         let bytes: Int = row[2] ?? 0
-                        out.append((row[0], row[1], bytes, width == 0 ? [] : (0..<width).map { row[3 + $0] as DatabaseValue }))
+                        // The flag rides last among the attributes, split off below.
+                        out.append((row[0], row[1], bytes, width == 0 && !flags ? [] : (0..<(width + (flags ? 1 : 0))).map { row[3 + $0] as DatabaseValue }))
                         held += min(bytes, maxRowBytes)
                         if held >= Self.pageBytes { return (out, true) }
                     }
@@ -156,11 +191,12 @@ public final class SourceScanner: PrimarySource {
 
             var rows: [ScannedRow] = []
             rows.reserveCapacity(page.count)
-            for (id, text, bytes, attributes) in page {
+            for (id, text, bytes, values) in page {
                 counts.scanned += 1
                 guard let sourceID = Self.idString(id) else { nullIDs += 1; counts.skipped += 1; continue }
-                if let row = Self.scannedRow(source: source.name, sourceID: sourceID, text: Self.textString(text), bytes: bytes,
-                                             attributes: attributes, model: model, maxRowBytes: maxRowBytes, counts: &counts, logger: logger) {
+                if var row = Self.scannedRow(source: source.name, sourceID: sourceID, text: Self.textString(text), bytes: bytes,
+                                             attributes: Array(values.prefix(width)), model: model, maxRowBytes: maxRowBytes, counts: &counts, logger: logger) {
+                    if flags { row.flagged = values[width] == 1.databaseValue }
                     rows.append(row)
                 }
             }
@@ -172,6 +208,54 @@ public final class SourceScanner: PrimarySource {
             logger.warning("rows with a NULL id were skipped", metadata: ["source": "\(source.name)", "rows": "\(nullIDs)"])
         }
         return counts
+    }
+
+    /// The id pass of a `changed-column` scan: every id with a text that is
+    /// not blank, page by page in short read transactions, without the
+    /// texts; `consume` gets each page's ids as the primary returned them.
+    public func ids(_ source: JobConfig.Source, consume: ([DatabaseValue]) async throws -> Void) async throws -> Int {
+        let firstSQL = Self.idPageSQL(source.query, after: false), nextSQL = Self.idPageSQL(source.query, after: true)
+        var last: DatabaseValue? = nil
+        var pageSize = 1000
+        var total = 0
+        while true {
+            try Task.checkCancellation()
+            let (limit, after, started) = (pageSize, last, ContinuousClock.now)
+            let page: [DatabaseValue]
+            do {
+                page = try await Self.retryingBusy { try await queue.read { db in
+                    after == nil ? try DatabaseValue.fetchAll(db, sql: firstSQL, arguments: [limit])
+                        : try DatabaseValue.fetchAll(db, sql: nextSQL, arguments: [after!, limit])
+                } }
+            } catch let error as DatabaseError {
+                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page of ids failed (got SQLite: \(error.message ?? "\(error)")) — check the primary with `sqlite3 PRIMARY 'PRAGMA quick_check'`; nothing was published, rerun")
+            }
+            let elapsed = ContinuousClock.now - started
+            stats.record(elapsed)
+            if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(16000, pageSize * 2) }
+            let ids = page.filter { !$0.isNull }
+            total += ids.count
+            if !ids.isEmpty { try await consume(ids) }
+            guard page.count == limit, let tail = page.last else { return total }
+            last = tail
+        }
+    }
+
+    /// The highest `changed-column` value, in one statement (an index on the
+    /// column makes it instant; without one it reads the table once, and the
+    /// read transaction it holds is recorded like any other).
+    public func watermark(_ source: JobConfig.Source) throws -> Watermark? {
+        guard let column = source.changedColumn else { return nil }
+        let started = ContinuousClock.now
+        defer { stats.record(ContinuousClock.now - started) }
+        do {
+            let value = try Self.retryingBusy { try queue.read { db in
+                try DatabaseValue.fetchOne(db, sql: "SELECT max(\(Watermark.identifier(column))) FROM (\n\(Self.trimmed(source.query))\n)")
+            } }
+            return value.flatMap { Watermark(column: column, $0) }
+        } catch let error as DatabaseError {
+            throw ReindexError.sourceQuery(source: source.name, detail: "reading max(\(column)) failed (got SQLite: \(error.message ?? "\(error)")) — check the query and the column; nothing was published, rerun")
+        }
     }
 
     /// One scanned row as both primaries make it: a text over `maxRowBytes`

@@ -68,7 +68,10 @@ public struct RunSummary: Sendable {
         }
         if let compaction { lines.append("  \(compaction.text)") }
         for s in sources {
-            lines.append("  \(s.name): scanned \(s.scanned), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)\(s.attributesChanged > 0 ? ", attributes changed \(s.attributesChanged)" : "")")
+            lines.append("  \(s.name): \(s.scanText), skipped \(s.skipped), \(s.rows) rows; chunks embedded \(s.embedded), reused \(s.reused); rows removed \(s.removed), failed \(s.failed)\(s.attributesChanged > 0 ? ", attributes changed \(s.attributesChanged)" : "")")
+        }
+        for s in sources {
+            if let n = s.missedByChangedColumn { lines.append("  \(s.name): full scan: \(n) rows changed without changed-column moving") }
         }
         lines.append(String(format: "  total: %d chunks embedded, %d reused; %d rows removed, %d failed; %d requests, %d retries; %.2f s, %.0f items/s",
                             embedded, reused, removed, failed, requests, retries, durationSeconds, itemsPerSecond))

@@ -18,10 +18,24 @@ public struct SourceSummary: Sendable, Equatable, Encodable {
     public var carriedOver = 0
     /// Rows of this source in the new file.
     public var rows = 0
+    /// `changed-column` scans: the watermark this run read the rows since
+    /// (nil when it read every row), and the ids its id pass read.
+    public var readSince: Watermark?
+    public var ids = 0
+    /// A whole scan with a `changed-column`: rows found changed although the
+    /// column had not moved (nil when not counted).
+    public var missedByChangedColumn: Int?
 
     /// `sources.<name>` of the JSON summary (the name is the key).
     enum CodingKeys: String, CodingKey {
         case scanned, skipped, unchanged, added, changed, removed, embedded, reused, failed, truncated, rows
         case carriedOver = "carried_over", attributesChanged = "attributes_changed"
+        case readSince = "read_since", ids, missedByChangedColumn = "changed_column_missed"
+    }
+
+    /// How the scan read this source, for the text summary.
+    var scanText: String {
+        if let since = readSince { return "scanned \(scanned) rows with \(since.column) >= \(since.value) and \(ids) ids" }
+        return "scanned \(scanned)"
     }
 }

@@ -90,11 +90,17 @@ public struct AttributeColumn: Sendable, Equatable {
     /// value is an integer, real when they are numbers, text when they are
     /// text (or when every value is NULL). Values of several kinds, or
     /// blobs, are refused (exit 64): the query must make them one type.
-    static func resolve(_ specs: [AttributeSpec], _ db: Database) throws -> [AttributeColumn] {
+    ///
+    /// `base` (the live file's columns) stands for the rows a
+    /// `changed-column` scan did not stage: its type joins the staged kinds.
+    static func resolve(_ specs: [AttributeSpec], _ db: Database, base: [AttributeColumn]? = nil) throws -> [AttributeColumn] {
         try specs.map { spec in
-            let kinds = try Row.fetchAll(db, sql: """
+            var kinds = try Row.fetchAll(db, sql: """
                 SELECT typeof(\(StagingArea.column(spec.name))) AS kind, min(source) AS source FROM scan.rows WHERE \(StagingArea.column(spec.name)) IS NOT NULL GROUP BY 1
                 """).map { (kind: $0[0] as String, source: $0[1] as String) }
+            if let old = base?.first(where: { $0.name == spec.name }), !kinds.contains(where: { $0.kind == old.type.rawValue }) {
+                kinds.append((old.type.rawValue, "the live file"))
+            }
             let set = Set(kinds.map(\.kind))
             let type: AttributeSpec.ValueType
             if let declared = spec.type {

@@ -60,4 +60,8 @@ public enum MetaKey: String, CaseIterable, Sendable {
     /// Rows deleted from `vec_items` since it was built: slots sqlite-vec 0.1
     /// does not reclaim; `vec_items` is rebuilt past `compact-above`.
     case vecDeadRows = "vec_dead_rows"
+    /// JSON `{"<source>": {"column", "kind", "value"}}`: per source with a
+    /// `changed-column`, the highest value read before the run's scan; the
+    /// next incremental run reads the rows at or past it.
+    case watermarks
 }

@@ -79,9 +79,20 @@ public struct SourceDiff: Sendable, Equatable {
             if kind != "moved" && kind != "removed" { d.charsToEmbed += chars }
             diffs[name] = d
         }
+        // A source read in part (`scan.ids`) staged only its changed rows: each live row is unchanged,
+        // changed, moved or removed, and each id the id pass found but nothing staged is unchanged.
+        var live: [String: Int] = [:], ids: [String: Int] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT source, count(*) FROM scan.ids GROUP BY source") { ids[row[0]] = row[1] }
+        if !ids.isEmpty {
+            for row in try Row.fetchAll(db, sql: "SELECT source, count(*) FROM temp.live_rows GROUP BY source") { live[row[0]] = row[1] }
+        }
         for name in diffs.keys {
             var d = diffs[name]!
             d.unchanged = d.staged - d.new.count - d.failed.count - d.changed.count - d.attributesChanged.count
+            if ids[name] != nil {
+                d.unchanged = (live[name] ?? 0) - d.changed.count - d.attributesChanged.count - d.removed.count
+                d.staged = d.unchanged + d.new.count + d.failed.count + d.changed.count + d.attributesChanged.count
+            }
             let kinds: [(String, WritableKeyPath<SourceDiff, IDList>)] = [("new", \.new), ("failed", \.failed), ("changed", \.changed),
                                                                           ("moved", \.attributesChanged), ("removed", \.removed)]
             for (kind, path) in kinds where d[keyPath: path].count > 0 {
@@ -97,7 +108,8 @@ public struct SourceDiff: Sendable, Equatable {
     /// differs from the live file (`new`, `failed` — new but recorded in its
     /// failures —, `changed`, `moved`: same text, other attributes) with its
     /// model input's length, and every live row the scan no longer has
-    /// (`removed`). Replaced at every call.
+    /// (`removed`; for a source read in part, one the id pass did not find
+    /// either: `scan.ids`). Replaced at every call.
     static func materialize(_ db: Database, attributes: [AttributeSpec]) throws {
         let moved = attributesDiffer(attributes)
         try db.execute(sql: """
@@ -114,7 +126,8 @@ public struct SourceDiff: Sendable, Equatable {
             WHERE l.source IS NULL OR l.row_hash != r.hash OR (\(moved));
             INSERT INTO scan.diff(source, source_id, kind, chars)
             SELECT l.source, l.source_id, 'removed', 0 FROM temp.live_rows l
-            WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id);
+            WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
+              AND NOT EXISTS (SELECT 1 FROM scan.ids i WHERE i.source = l.source AND i.source_id = l.source_id);
             CREATE INDEX scan.diff_rows ON diff(source, source_id);
             """)
     }

@@ -14,7 +14,10 @@ enum StagingArea {
     static func column(_ attribute: String) -> String { "attr_\(attribute)" }
 
     /// The staging tables of a job: `scan.rows` has one column per attribute
-    /// (`attr_<name>`, untyped: each value as the query returned it).
+    /// (`attr_<name>`, untyped: each value as the query returned it) and
+    /// `flagged` (`ScannedRow.flagged`); `scan.ids` holds the id pass of the
+    /// sources a `changed-column` scan read in part (every id the primary
+    /// has, of which only the changed rows are in `scan.rows`).
     static func schema(attributes: [AttributeSpec]) -> String {
         let columns = attributes.map { column($0.name) + ",\n    " }.joined()
         return """
@@ -24,7 +27,13 @@ enum StagingArea {
             hash BLOB NOT NULL,
             input TEXT NOT NULL,
             truncated INTEGER NOT NULL,
+            flagged INTEGER,
             \(columns)PRIMARY KEY(source, source_id));
+        CREATE TABLE IF NOT EXISTS scan.ids(
+            source TEXT NOT NULL,
+            source_id TEXT NOT NULL,
+            raw,
+            PRIMARY KEY(source, source_id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS scan.chunks(
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
@@ -55,17 +64,46 @@ enum StagingArea {
     static func stage(_ db: Database, source: String, rows: [ScannedRow], attributes: [AttributeSpec]) throws {
         let columns = attributes.map { ", \(StagingArea.column($0.name))" }.joined()
         let marks = String(repeating: ", ?", count: attributes.count)
-        let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated\(columns)) VALUES (?, ?, ?, ?, ?\(marks))")
+        let statement = try db.cachedStatement(sql: "INSERT INTO scan.rows(source, source_id, hash, input, truncated, flagged\(columns)) VALUES (?, ?, ?, ?, ?, ?\(marks))")
         for row in rows {
             precondition(row.attributes.count == attributes.count)
             do {
-                var arguments: StatementArguments = [source, row.sourceID, row.hash, row.input, row.truncated]
+                var arguments: StatementArguments = [source, row.sourceID, row.hash, row.input, row.truncated, row.flagged]
                 arguments += StatementArguments(row.attributes)
                 try statement.execute(arguments: arguments)
             } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                 throw ReindexError.sourceQuery(source: source, detail: "the query returned the id \"\(row.sourceID)\" twice (got a duplicate id) — ids must be unique within a source; fix the query")
             }
         }
+    }
+
+    /// Stages one page of the id pass (ids as text, as the scan stores
+    /// them, and as the primary returned them, to read those rows later).
+    static func stage(_ db: Database, source: String, ids: [DatabaseValue]) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scan.ids(source, source_id, raw) VALUES (?, ?, ?)")
+        for id in ids {
+            guard let text = SourceScanner.idString(id) else { continue }
+            try statement.execute(arguments: [source, text, id])
+        }
+    }
+
+    /// Ids of the id pass that neither the changed rows (`scan.rows`) nor
+    /// the live file (`temp.live_rows`) hold, as the primary returned them:
+    /// rows the watermark cannot find (inserted with an old value, failed
+    /// before, or never staged). After `rawID`, at most `limit`.
+    static func unseenIDs(_ db: Database, source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
+        try Row.fetchAll(db, sql: """
+            SELECT i.source_id, i.raw FROM scan.ids i
+            WHERE i.source = ? AND i.source_id > ?
+              AND NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = i.source AND r.source_id = i.source_id)
+              AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = i.source AND l.source_id = i.source_id)
+            ORDER BY i.source_id LIMIT ?
+            """, arguments: [source, after, limit]).map { ($0[0], $0[1]) }
+    }
+
+    /// Empties the staging tables (a scan read in part is read again whole).
+    static func clear(_ db: Database) throws {
+        try db.execute(sql: "DELETE FROM scan.rows; DELETE FROM scan.chunks; DELETE FROM scan.ids; DROP TABLE IF EXISTS scan.diff")
     }
 
     /// The condition, on a staged row `r`, that the live file holds all of its

@@ -123,13 +123,54 @@ public final class WorkFile: Sendable {
         if !oversized.isEmpty { try await write(items: [], failures: oversized) }
     }
 
-    /// The attributes' types from the staged values (`AttributeColumn.resolve`).
-    func attributeColumns() throws -> [AttributeColumn] {
-        try queue.read { db in try AttributeColumn.resolve(attributes, db) }
+    /// Stages one page of a `changed-column` scan's id pass.
+    func stage(source: String, ids: [DatabaseValue]) async throws {
+        try await queue.write { db in try StagingArea.stage(db, source: source, ids: ids) }
+    }
+
+    /// Ids of the id pass that neither the changed rows nor the live file hold (`StagingArea.unseenIDs`).
+    func unseenIDs(source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
+        try queue.read { db in try StagingArea.unseenIDs(db, source: source, after: after, limit: limit) }
+    }
+
+    /// Empties the staged scan, and the failures it recorded, to read every row again.
+    func clearScan() throws {
+        try queue.write { db in
+            try StagingArea.clear(db)
+            try db.execute(sql: "DELETE FROM main.failures")
+        }
+    }
+
+    /// Per source read whole with flags (`ScanFilter.allFlagging`): the
+    /// rows the plan found new, changed or moved whose `changed-column` was
+    /// still below the live file's watermark — changes the column missed.
+    func missedByChangedColumn(sources: Set<String>) throws -> [String: Int] {
+        guard !sources.isEmpty else { return [:] }
+        return try queue.read { db in
+            var out = Dictionary(uniqueKeysWithValues: sources.map { ($0, 0) })
+            for row in try Row.fetchAll(db, sql: """
+                SELECT d.source, count(*) FROM scan.diff d JOIN scan.rows r ON r.source = d.source AND r.source_id = d.source_id
+                WHERE d.kind IN ('new', 'changed', 'moved') AND r.flagged = 0 GROUP BY d.source
+                """) where sources.contains(row[0]) {
+                out[row[0]] = row[1]
+            }
+            return out
+        }
+    }
+
+    /// The attributes' types from the staged values (`AttributeColumn.resolve`);
+    /// `base`, the live file's, joins them when only the changed rows were staged.
+    func attributeColumns(base: [AttributeColumn]? = nil) throws -> [AttributeColumn] {
+        try queue.read { db in
+            // A conflict with the base's type is for the whole scan to settle (the plan reads every row then).
+            guard let base else { return try AttributeColumn.resolve(attributes, db) }
+            if let joined = try? AttributeColumn.resolve(attributes, db, base: base) { return joined }
+            return try AttributeColumn.resolve(attributes, db)
+        }
     }
 
     /// Attaches the live file as `live` when it is a compatible base.
-    func attachLive(path: String, model: ModelConfig, deep: (VectorFileMeta) -> Bool) -> LiveStatus {
+    func attachLive(path: String, model: ModelConfig, deep: (VectorFileMeta) -> Bool = { _ in true }) -> LiveStatus {
         LiveFile.attachIfUsable(queue, path: path, model: model, attributes: attributes, deep: deep)
     }
 
