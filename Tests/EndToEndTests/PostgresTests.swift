@@ -192,4 +192,48 @@ struct PostgresTests {
         #expect(r.stderr.contains("read-only transaction"), "\(r.stderr)")
         #expect(try pg.psql("SELECT last_value || ' ' || is_called::int FROM s") == "1 0")
     }
+
+    /// Issue 15, point 4, on PostgreSQL: `changed-column` over a timestamptz
+    /// (the watermark goes back to the server as text, typed by it), with
+    /// the id pass finding deletions and a row written with an old time.
+    @Test func aChangedColumnReadsOnlyTheChangedRowsFromPostgres() throws {
+        let (h, pg) = try world(messages: 400)
+        defer { pg.stop(); h.cleanup() }
+        let query = #"SELECT id, content AS text, to_timestamp("updatedAt" / 1000.0) AS updated_at FROM "Message" WHERE "deletedAt" IS NULL"#
+        func job(_ name: String, top: String = "", output: String = "out-pg/vectors.db") throws -> URL {
+            let url = try pgJob(h, pg, output: output, sources: [("message", query), Self.sources[1]], name: name)
+            var yaml = try String(contentsOf: url, encoding: .utf8)
+            yaml = yaml.replacingOccurrences(of: "  - name: knowledge\n", with: "    changed-column: updated_at\n  - name: knowledge\n")
+            try (top + yaml).write(to: url, atomically: true, encoding: .utf8)
+            return url
+        }
+        let first = try h.runJob(["--format", "json"], job: try job("pg.yml"), env: pg.env)
+        #expect(first.status == 0, "\(first.stderr)")
+        let output = h.dir.appendingPathComponent("out-pg/vectors.db")
+        let marks: String = try #require(try E2E.scalar(output, "SELECT value FROM meta WHERE key = 'watermarks'"))
+        #expect(marks.contains("updated_at") && marks.contains("+00"), "a timestamptz as the server writes it: \(marks)")
+
+        let later = #"(SELECT max("updatedAt") + 1000 FROM "Message")"#
+        try pg.psql(#"UPDATE "Message" SET content = 'edited in postgres', "updatedAt" = \#(later) WHERE id IN (SELECT id FROM "Message" WHERE "deletedAt" IS NULL ORDER BY id LIMIT 2)"#)
+        try pg.psql(#"UPDATE "Message" SET content = content || ' (quietly)' WHERE id = (SELECT id FROM "Message" WHERE "deletedAt" IS NULL ORDER BY id OFFSET 100 LIMIT 1)"#)
+        try pg.psql(#"DELETE FROM "Message" WHERE id = (SELECT id FROM "Message" WHERE "deletedAt" IS NULL ORDER BY id OFFSET 200 LIMIT 1)"#)
+        try pg.psql(#"INSERT INTO "Message" (id, "roomId", "authorId", role, content, "createdAt", "updatedAt") SELECT 'zz-backfill', "roomId", "authorId", role, 'restored from a backup with its old times', 1, 1 FROM "Message" LIMIT 1"#)
+
+        let r = try h.runJob(["--format", "json"], job: try job("pg.yml"), env: pg.env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let message = (try E2E.json(r.stdout)["sources"] as? [String: Any])?["message"] as? [String: Any] ?? [:]
+        #expect(message["read_since"] != nil, "\(message)")
+        #expect((message["scanned"] as? Int ?? 99) <= 2 + 1 + 2, "the two edited rows, the backfilled one and the rows at the watermark: \(message)")
+        #expect(message["added"] as? Int == 1 && message["changed"] as? Int == 2 && message["removed"] as? Int == 1, "\(message)")
+
+        let due = try h.runJob(["--format", "json"], job: try job("due.yml", top: "full-check-runs: 1\n"), env: pg.env)
+        #expect(due.status == 0, "\(due.stderr)")
+        let checked = (try E2E.json(due.stdout)["sources"] as? [String: Any])?["message"] as? [String: Any] ?? [:]
+        #expect(checked["changed_column_missed"] as? Int == 1 && checked["changed"] as? Int == 1, "\(checked)")
+
+        let reference = try h.runJob(["--full"], job: try job("ref.yml", output: "ref-pg/vectors.db"), env: pg.env)
+        #expect(reference.status == 0, "\(reference.stderr)")
+        let a = try E2E.items(output), b = try E2E.items(h.dir.appendingPathComponent("ref-pg/vectors.db"))
+        #expect(Set(a.keys) == Set(b.keys) && a.allSatisfy { b[$0.key]?.hash == $0.value.hash })
+    }
 }
