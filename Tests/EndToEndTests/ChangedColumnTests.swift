@@ -122,6 +122,22 @@ import Testing
         #expect(after["published"] as? Bool == false && source(after, "message")["read_since"] != nil, "\(after)")
     }
 
+    @Test func addingTheKeyPublishesOnceToRecordTheWatermark() throws {
+        try #require(Vec.available, Vec.missing)
+        let h = try Harness(job: .init(extraTop: "index: vec0\nkeywords: fts5\n"), publish: .init(args: ["--full"]))
+        defer { h.cleanup() }
+        #expect(try CloneTests().meta(h.output, "watermarks") == nil)
+        try writeJob(h)
+        let first = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(first["published"] as? Bool == true && first["embedded"] as? Int == 0, "\(first)")
+        #expect(source(first, "message")["read_since"] == nil)
+        #expect(try CloneTests().meta(h.output, "watermarks") != nil)
+        let before = try E2E.sha256(h.output)
+        let next = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(next["published"] as? Bool == false && source(next, "message")["read_since"] != nil, "\(next)")
+        #expect(try E2E.sha256(h.output) == before)
+    }
+
     @Test func aChangedColumnTheQueryDoesNotReturnIsAUsageError() throws {
         let h = try Harness(job: nil)
         defer { h.cleanup() }

@@ -103,8 +103,8 @@ public final class Reindexer: Sendable {
                 cloneProblem = nil
             }
             var summary = RunSummary(output: job.output, plan: plan, scans: scans, checkpoint: checkpoint, counters: model.counters)
-            // A scheduled whole scan publishes even without a change, so the schedule starts again.
-            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) && !scans.scheduled {
+            // A due full check, or a watermark to record, publishes even without a change (`SourceScope`).
+            if plan.isNoChange(resumed: checkpoint.resumed, index: ready.index, keywords: job.keywords) && !scans.mustPublish {
                 // Keep the live file, publish nothing, send nothing more.
                 work.close()
                 Checkpoint.discard(location.workPath)

@@ -15,9 +15,8 @@ public struct ScanResult: Sendable {
     /// Sources read whole with each row flagged against the live file's
     /// watermark (the rows changed without the column moving are counted).
     public var flagged: Set<String> = []
-    /// Whether a source was read whole because the full check was due: the
-    /// run publishes even without a change, so the schedule starts again.
-    public var scheduled = false
+    /// Whether the run publishes even without a change (`SourceScope.mustPublish`).
+    public var mustPublish = false
     public var scanned: Int { counts.values.reduce(0) { $0 + $1.scanned } }
     public var isPartial: Bool { !partial.isEmpty }
 }
@@ -54,7 +53,7 @@ struct ScanStage {
         for source in job.sources {
             let scope = scopes[source.name] ?? SourceScope(filter: .all)
             if let mark = try scanner.watermark(source) { result.watermarks[source.name] = mark }
-            if scope.scheduled { result.scheduled = true }
+            if scope.mustPublish { result.mustPublish = true }
             var counts: ScanCounts
             switch scope.filter {
             case .changedSince(let since):

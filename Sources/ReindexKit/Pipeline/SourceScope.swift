@@ -12,8 +12,10 @@ struct SourceScope: Sendable {
     var filter: ScanFilter
     /// Why a source with a `changed-column` is read whole; nil otherwise.
     var reason: String? = nil
-    /// Read whole because the full check is due.
-    var scheduled = false
+    /// The run publishes even without a change: the full check is due (so
+    /// its schedule starts again), or the live file has no watermark for the
+    /// column yet (so the next run can read in part).
+    var mustPublish = false
 
     /// Each source's scope for a run planned against `plan.live`.
     static func decide(job: JobConfig, plan: Plan, resumed: Bool, index: VecIndex.Plan, schedule: FullCheckSchedule) -> [String: SourceScope] {
@@ -22,13 +24,13 @@ struct SourceScope: Sendable {
         for source in job.sources {
             guard let column = source.changedColumn else { continue }
             let old = marks[source.name].flatMap { $0.column == column ? $0 : nil }
-            let whole: (reason: String, scheduled: Bool)?
+            let whole: (reason: String, mustPublish: Bool)?
             if plan.mode != .incremental || plan.live == nil {
                 whole = ("full run", false)
             } else if resumed {
                 whole = ("resuming an interrupted run", false)
             } else if old == nil {
-                whole = ("the live file has no watermark for \(column)", false)
+                whole = ("the live file has no watermark for \(column)", true)
             } else if let reason = CloneStage.metaReason(live: plan.live!, index: index) {
                 whole = (reason, false)
             } else if KeywordSettings.decode(plan.live?[.keywords]) != job.keywords && job.keywords != nil {
@@ -39,7 +41,7 @@ struct SourceScope: Sendable {
                 whole = nil
             }
             if let whole {
-                scopes[source.name] = SourceScope(filter: old.map { .allFlagging($0) } ?? .all, reason: whole.reason, scheduled: whole.scheduled)
+                scopes[source.name] = SourceScope(filter: old.map { .allFlagging($0) } ?? .all, reason: whole.reason, mustPublish: whole.mustPublish)
             } else {
                 scopes[source.name] = SourceScope(filter: .changedSince(old!))
             }
