@@ -138,6 +138,31 @@ import Testing
         #expect(try E2E.sha256(h.output) == before)
     }
 
+    /// Killed anywhere on a run that read in part, the live file is intact and
+    /// the rerun (which reads every row: it resumes) publishes what a full build does.
+    @Test(arguments: ["scan", "delta", "batch:1", "verify", "rename"])
+    func killedAfterReadingInPartThenRerun(point: String) throws {
+        let h = try harness("columnkill\(point)")
+        defer { h.cleanup() }
+        _ = try h.mutate(["--insert", "120", "--update", "80", "--delete", "20"])
+        try h.server.reset()
+        let live = try E2E.sha256(h.output)
+        let crashed = try h.runJob([], env: ["REINDEX_CRASH_AT": point])
+        #expect(crashed.status == 128 + 9 || crashed.status == 9, "expected SIGKILL at \(point), got \(crashed.status): \(crashed.stderr)")
+        #expect(crashed.stderr.contains("scanned the changed rows"), "\(crashed.stderr)")
+        if point != "rename" {
+            #expect(try E2E.sha256(h.output) == live, "the live file changed after a crash at \(point)")
+        }
+        let rerun = try h.runJob(["--format", "json"])
+        #expect(rerun.status == 0, "\(rerun.stderr)")
+        // Paid once: the 200 new and changed rows plus at most one batch per request in flight, and the probes (each run).
+        let inputs = try h.server.stats()["inputs"] as! Int
+        #expect(inputs <= 200 + 64 * 4 + 2 * Probe.count, "\(point): the server got \(inputs) inputs")
+        #expect(try !h.outListing().contains { $0.contains(".work") })
+        try CloneTests().expectSameAsFullBuild(h.output, try CloneTests().reference(h, top: "keywords: fts5\n"), dir: h.dir)
+        #expect(try h.command("verify").status == 0)
+    }
+
     @Test func aChangedColumnTheQueryDoesNotReturnIsAUsageError() throws {
         let h = try Harness(job: nil)
         defer { h.cleanup() }

@@ -1,15 +1,20 @@
 import Foundation
 
-/// How a run reads one source. A source with a `changed-column` is read in
-/// part — the rows at or past the watermark the live file recorded, plus
-/// every id to find deletions — only when the run will apply its delta to
-/// a clone of that file, which holds every other row as it was. Everything
-/// else reads every row: a full or resumed run, a base that cannot be
-/// cloned, a keyword index to build, and the periodic full check, which is
-/// also the full hash scan that catches rows changed without the column
-/// moving (they are counted and reported).
+/// How a run reads one source. Every run reads every row of a source
+/// without a `changed-column`; one that will apply its delta to a clone of
+/// the live file (which holds every unchanged row as it was) stages in
+/// full only the rows that differ from it, and the ids of the others
+/// (`lean`). A source with a `changed-column` is read in part on such a
+/// run: the rows at or past the watermark the live file recorded, plus
+/// every id to find deletions. Everything else stages every row: a full or
+/// resumed run, a base that cannot be cloned, a keyword index to build, and
+/// the periodic full check, which is also the full hash scan that catches
+/// rows changed without the column moving (they are counted and reported).
 struct SourceScope: Sendable {
     var filter: ScanFilter
+    /// Stage in full only the rows that differ from the live file
+    /// (`WorkFile.stageDiffering`); every id goes to `scan.ids`.
+    var lean = false
     /// Why a source with a `changed-column` is read whole; nil otherwise.
     var reason: String? = nil
     /// The run publishes even without a change: the full check is due (so
@@ -19,27 +24,30 @@ struct SourceScope: Sendable {
 
     /// Each source's scope for a run planned against `plan.live`.
     static func decide(job: JobConfig, plan: Plan, resumed: Bool, index: VecIndex.Plan, schedule: FullCheckSchedule) -> [String: SourceScope] {
+        // Why no source can be read in part or staged lean; nil when every one can.
+        let wholeRun: (reason: String, mustPublish: Bool)?
+        if plan.mode != .incremental || plan.live == nil {
+            wholeRun = ("full run", false)
+        } else if resumed {
+            wholeRun = ("resuming an interrupted run", false)
+        } else if let reason = CloneStage.metaReason(live: plan.live!, index: index) {
+            wholeRun = (reason, false)
+        } else if KeywordSettings.decode(plan.live?[.keywords]) != job.keywords && job.keywords != nil {
+            wholeRun = ("the keyword index is built anew", false)
+        } else if schedule.due(live: plan.live) {
+            wholeRun = ("the periodic full check is due", true)
+        } else {
+            wholeRun = nil
+        }
         var scopes: [String: SourceScope] = [:]
         let marks = Watermark.decode(plan.live?[.watermarks])
         for source in job.sources {
-            guard let column = source.changedColumn else { continue }
-            let old = marks[source.name].flatMap { $0.column == column ? $0 : nil }
-            let whole: (reason: String, mustPublish: Bool)?
-            if plan.mode != .incremental || plan.live == nil {
-                whole = ("full run", false)
-            } else if resumed {
-                whole = ("resuming an interrupted run", false)
-            } else if old == nil {
-                whole = ("the live file has no watermark for \(column)", true)
-            } else if let reason = CloneStage.metaReason(live: plan.live!, index: index) {
-                whole = (reason, false)
-            } else if KeywordSettings.decode(plan.live?[.keywords]) != job.keywords && job.keywords != nil {
-                whole = ("the keyword index is built anew", false)
-            } else if schedule.due(live: plan.live) {
-                whole = ("the periodic full check is due", true)
-            } else {
-                whole = nil
+            guard let column = source.changedColumn else {
+                scopes[source.name] = SourceScope(filter: .all, lean: wholeRun == nil)
+                continue
             }
+            let old = marks[source.name].flatMap { $0.column == column ? $0 : nil }
+            let whole = wholeRun ?? (old == nil ? ("the live file has no watermark for \(column)", true) : nil)
             if let whole {
                 scopes[source.name] = SourceScope(filter: old.map { .allFlagging($0) } ?? .all, reason: whole.reason, mustPublish: whole.mustPublish)
             } else {

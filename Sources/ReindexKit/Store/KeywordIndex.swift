@@ -80,16 +80,19 @@ public enum KeywordIndex {
     }
 
     /// Applies the work file's pending delta (`WorkFile.pendingDelta`) on a
-    /// clone of the live file: every changed id is deleted and, when it is
-    /// still an item, inserted again with its chunk's text from the staged
-    /// rows. Runs inside `WorkFile.applyDelta`'s transaction, beside `VecIndex.apply`.
+    /// clone of the live file: every inserted or deleted id is deleted and,
+    /// when it is still an item, inserted again with its chunk's text from
+    /// the staged rows. An updated item of the clone keeps its row: an
+    /// update changes attributes or a chunk's number, never its text.
+    /// Runs inside `WorkFile.applyDelta`'s transaction, beside `VecIndex.apply`.
     static func apply(_ db: Database, prefixLength: Int) throws {
+        let changed = "SELECT id FROM main.work_delta WHERE indexed = 0 AND op != 'update'"
         try db.execute(sql: """
-            DELETE FROM main.\(table) WHERE rowid IN (\(WorkFile.pendingDelta));
+            DELETE FROM main.\(table) WHERE rowid IN (\(changed));
             INSERT INTO main.\(table)(rowid, text)
             SELECT i.id, \(chunkText(prefixLength: prefixLength)) FROM main.items i
             JOIN scan.rows r ON r.source = i.source AND r.source_id = i.source_id
-            WHERE i.id IN (\(WorkFile.pendingDelta)) ORDER BY i.id;
+            WHERE i.id IN (\(changed)) ORDER BY i.id;
             """)
     }
 
