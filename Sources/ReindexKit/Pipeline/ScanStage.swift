@@ -12,17 +12,14 @@ public struct ScanResult: Sendable {
     /// Sources read in part: only the rows at or past this watermark, plus
     /// every id (`scan.ids`).
     public var partial: [String: Watermark] = [:]
-    /// Sources read whole that staged in full only the rows differing from
-    /// the live file (`SourceScope.lean`), every id in `scan.ids`.
-    public var lean: Set<String> = []
     /// Sources read whole with each row flagged against the live file's
     /// watermark (the rows changed without the column moving are counted).
     public var flagged: Set<String> = []
     /// Whether the run publishes even without a change (`SourceScope.mustPublish`).
     public var mustPublish = false
     public var scanned: Int { counts.values.reduce(0) { $0 + $1.scanned } }
-    /// Whether `scan.rows` holds only some rows of a source (read in part, or lean).
-    public var isPartial: Bool { !partial.isEmpty || !lean.isEmpty }
+    /// Whether `scan.rows` holds only some rows of a source.
+    public var isPartial: Bool { !partial.isEmpty }
 }
 
 /// scan: pages through every source of the job read-only and hands each page
@@ -83,15 +80,7 @@ struct ScanStage {
             default:
                 if case .allFlagging = scope.filter { result.flagged.insert(source.name) }
                 if let reason = scope.reason { logger.info("reading every row", metadata: ["source": "\(source.name)", "reason": "\(reason)"]) }
-                if scope.lean {
-                    result.lean.insert(source.name)
-                    counts = try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes, filter: .all) { rows in
-                        try checkStop()
-                        try await work.stageDiffering(source: source.name, rows: rows)
-                    }
-                } else {
-                    counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)
-                }
+                counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)
                 logger.info("scanned", metadata: ["source": "\(source.name)", "rows": "\(counts.scanned)"])
             }
             result.counts[source.name] = counts

@@ -123,35 +123,6 @@ public final class WorkFile: Sendable {
         if !oversized.isEmpty { try await write(items: [], failures: oversized) }
     }
 
-    /// Stages one page of a scan that only the rows differing from the live
-    /// file need in full (`SourceScope.lean`): every id goes to `scan.ids`,
-    /// and a row goes to `scan.rows` only when the live file has no row of
-    /// that id with the same hash and attribute values (a new, changed,
-    /// moved or failed row). Measured at 1M messages: the staged scan shrinks
-    /// from 0.33 GB to the ids, and the plan compares only what differs.
-    func stageDiffering(source: String, rows: [ScannedRow]) async throws {
-        let attributes = self.attributes
-        let differing = try await queue.write { db in
-            var live: [String: Row] = [:]
-            let columns = attributes.map { ", " + StagingArea.column($0.name) }.joined()
-            for page in stride(from: 0, to: rows.count, by: 4000) {
-                let ids = rows[page..<min(rows.count, page + 4000)].map(\.sourceID)
-                let marks = Array(repeating: "?", count: ids.count).joined(separator: ", ")
-                for row in try Row.fetchAll(db, sql: "SELECT source_id, row_hash, attrs_known\(columns) FROM temp.live_rows WHERE source = ? AND source_id IN (\(marks))",
-                                            arguments: StatementArguments([source] + ids)) {
-                    live[row[0]] = row
-                }
-            }
-            let differing = rows.filter { r in
-                guard let l = live[r.sourceID], r.oversizedBytes == nil, (l[1] as Data?) == r.hash, (l[2] as Int?) == 1 else { return true }
-                return r.attributes.indices.contains { (l[3 + $0] as DatabaseValue) != r.attributes[$0] }
-            }
-            try StagingArea.stage(db, source: source, ids: rows.map { $0.sourceID.databaseValue })
-            return differing
-        }
-        if !differing.isEmpty { try await stage(source: source, rows: differing) }
-    }
-
     /// Stages one page of a `changed-column` scan's id pass.
     func stage(source: String, ids: [DatabaseValue]) async throws {
         try await queue.write { db in try StagingArea.stage(db, source: source, ids: ids) }
