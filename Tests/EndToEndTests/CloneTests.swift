@@ -218,6 +218,35 @@ import Testing
         #expect(try meta(h.output, "runs_since_full_check") == "0")
     }
 
+    /// The live file is checked whole (`quick_check` of every page) only on
+    /// the full-check schedule: a damaged page the run does not read (a
+    /// `vec_items` vector chunk) is carried into a clone by a lighter run and
+    /// found by `verify`; the next run that is due for the full check finds
+    /// it in the base and rebuilds in full.
+    @Test func theBaseIsCheckedWholeOnTheFullCheckSchedule() throws {
+        let h = try harness()
+        defer { h.cleanup() }
+        let page = try #require(try E2E.scalar(h.output, """
+            SELECT pageno FROM dbstat WHERE name = 'vec_items_vector_chunks00' AND pagetype = 'overflow' ORDER BY pageno LIMIT 1 OFFSET 3
+            """) as Int?, "dbstat lists the overflow pages of vec_items' vector chunks")
+        let handle = try FileHandle(forUpdating: h.output)
+        try handle.seek(toOffset: UInt64((page - 1) * 8192))
+        handle.write(Data(repeating: 0xFF, count: 8192))
+        try handle.close()
+        #expect(try h.command("verify").status == 65, "verify checks every page")
+
+        _ = try h.mutate(["--insert", "2", "--seed", "3"])
+        let light = try E2E.json(try h.runJob(["--format", "json"]).stdout)
+        #expect(light["mode"] as? String == "incremental" && (light["build"] as? String ?? "").hasPrefix("clone: "), "\(light)")
+        #expect(try h.command("verify").status == 65, "the damage came along in the clone, and verify says so")
+
+        let due = try h.writeJob("due.yml", extraTop: "index: vec0\nfull-check-runs: 1\n")
+        let whole = try E2E.json(try h.runJob(["--format", "json"], job: due).stdout)
+        #expect(whole["mode"] as? String == "full" && (whole["full_reason"] as? String ?? "").contains("quick_check"), "\(whole)")
+        #expect(try h.command("verify").status == 0)
+        try expectSameAsFullBuild(h.output, try reference(h), dir: h.dir)
+    }
+
     /// An interrupted clone deleted a changed row's items; the edit is undone
     /// before the rerun: the row is whole in the live file again, but not in
     /// the clone, so the rerun must take it back (from the live file, by
