@@ -46,38 +46,34 @@ struct ScanStage {
 
     /// A run's scan into its work file, each source as `scopes` says (every
     /// row when absent). A source with a `changed-column` first reads its
-    /// watermark; read in part, it then reads every id, the rows at or past
-    /// the old watermark, and the ids neither those rows nor the live file
-    /// hold (`StagingArea.unseenIDs`).
+    /// watermark; read in part, it then reads every id, flagged by the
+    /// primary when the row's column is at or past the old watermark, and
+    /// reads by id the flagged rows and the ones the live file lacks
+    /// (`StagingArea.idsToRead`), 500 at a time: every read transaction is
+    /// one page, whatever changed and whatever indexes the primary has.
     func run(work: WorkFile, checkStop: () throws -> Void, scopes: [String: SourceScope]) async throws -> ScanResult {
         var result = ScanResult()
         for source in job.sources {
             let scope = scopes[source.name] ?? SourceScope(filter: .all)
             if let mark = try scanner.watermark(source) { result.watermarks[source.name] = mark }
             if scope.mustPublish { result.mustPublish = true }
-            var counts: ScanCounts
-            switch scope.filter {
-            case .changedSince(let since):
-                let ids = try await scanner.ids(source) { ids in
-                    try checkStop()
-                    try await work.stage(source: source.name, ids: ids)
-                }
-                counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)
-                // Rows the watermark cannot find, a page of ids at a time (few: see `unseenIDs`).
+            var counts = ScanCounts()
+            if let since = scope.since {
+                try checkStop()
+                counts.ids = try await scanner.stageIDs(source, since: since, work: work)
                 var after = ""
-                while case let unseen = try work.unseenIDs(source: source.name, after: after, limit: 500), let last = unseen.last {
-                    let more = try await scan(source, filter: .ids(unseen.map(\.raw)), work: work, checkStop: checkStop)
-                    counts.scanned += more.scanned
-                    counts.skipped += more.skipped
-                    counts.truncated += more.truncated
-                    counts.oversized += more.oversized
+                while case let batch = try work.idsToRead(source: source.name, after: after, limit: 500), let last = batch.last {
+                    let read = try await scan(source, filter: .ids(batch.map(\.raw)), work: work, checkStop: checkStop)
+                    counts.scanned += read.scanned
+                    counts.skipped += read.skipped
+                    counts.truncated += read.truncated
+                    counts.oversized += read.oversized
                     after = last.id
                 }
-                counts.ids = ids
                 result.partial[source.name] = since
                 logger.info("scanned the changed rows", metadata: ["source": "\(source.name)", "since": "\(since.column) >= \(since.value)",
-                                                                   "rows": "\(counts.scanned)", "ids": "\(ids)"])
-            default:
+                                                                   "rows": "\(counts.scanned)", "ids": "\(counts.ids)"])
+            } else {
                 if case .allFlagging = scope.filter { result.flagged.insert(source.name) }
                 if let reason = scope.reason { logger.info("reading every row", metadata: ["source": "\(source.name)", "reason": "\(reason)"]) }
                 counts = try await scan(source, filter: scope.filter, work: work, checkStop: checkStop)

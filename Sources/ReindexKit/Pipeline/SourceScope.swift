@@ -15,7 +15,10 @@ import Foundation
 /// made it 16% slower (11.6 s against 10.0 s, median of 5 pairs): the
 /// lookups cost more than the staging they save. Every row is staged.
 struct SourceScope: Sendable {
-    var filter: ScanFilter
+    /// How a source read whole is read (`.all`, or `.allFlagging` against the live file's watermark).
+    var filter: ScanFilter = .all
+    /// The live file's watermark when the source is read in part; nil when it is read whole.
+    var since: Watermark? = nil
     /// Why a source with a `changed-column` is read whole; nil otherwise.
     var reason: String? = nil
     /// The run publishes even without a change: the full check is due (so
@@ -49,7 +52,7 @@ struct SourceScope: Sendable {
             if let whole {
                 scopes[source.name] = SourceScope(filter: old.map { .allFlagging($0) } ?? .all, reason: whole.reason, mustPublish: whole.mustPublish)
             } else {
-                scopes[source.name] = SourceScope(filter: .changedSince(old!))
+                scopes[source.name] = SourceScope(since: old!)
             }
         }
         return scopes

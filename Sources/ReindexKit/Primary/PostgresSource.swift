@@ -151,10 +151,13 @@ public final class PostgresSource: PrimarySource {
     }
 
     /// The id pass, as `SourceScanner.ids`: rows whose text has a
-    /// non-space character, ids exactly as the server wrote them.
-    public func ids(_ source: JobConfig.Source, consume: ([DatabaseValue]) async throws -> Void) async throws -> Int {
+    /// non-space character, ids exactly as the server wrote them, each
+    /// flagged by the server when its column is at or past `since`.
+    public func ids(_ source: JobConfig.Source, since: Watermark, consume: ([FlaggedID]) async throws -> Void) async throws -> Int {
         let body = "FROM (\n\(SourceScanner.trimmed(source.query))\n) q WHERE text IS NOT NULL AND text::text ~ '[^[:space:]]'"
-        let firstSQL = "SELECT id, NULL \(body) ORDER BY id LIMIT $1", nextSQL = "SELECT id, NULL \(body) AND id > $1 ORDER BY id LIMIT $2"
+        let flag = { (n: Int) in "CASE WHEN \(Watermark.identifier(since.column)) >= $\(n) THEN 1 ELSE 0 END" }
+        let firstSQL = "SELECT id, NULL, \(flag(2)) \(body) ORDER BY id LIMIT $1"
+        let nextSQL = "SELECT id, NULL, \(flag(3)) \(body) AND id > $1 ORDER BY id LIMIT $2"
         var last: String? = nil
         var pageSize = 1000
         var total = 0
@@ -165,7 +168,7 @@ public final class PostgresSource: PrimarySource {
             do {
                 page = try await connection.onQueue { c in
                     try c.readOnly { c in
-                        after == nil ? try c.rows(firstSQL, [String(limit)]) : try c.rows(nextSQL, [after!, String(limit)])
+                        after == nil ? try c.rows(firstSQL, [String(limit), since.value]) : try c.rows(nextSQL, [after!, String(limit), since.value])
                     }
                 }
             } catch Connection.Failure.statement(let message) {
@@ -174,7 +177,7 @@ public final class PostgresSource: PrimarySource {
             let elapsed = ContinuousClock.now - started
             stats.record(elapsed)
             if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(16000, pageSize * 2) }
-            let ids = page.compactMap { $0.rawID.map { $0.databaseValue } }
+            let ids = page.compactMap { row in row.rawID.map { FlaggedID(raw: $0.databaseValue, flagged: row.attributes.first == 1.databaseValue) } }
             total += ids.count
             if !ids.isEmpty { try await consume(ids) }
             guard page.count == limit, let tail = page.last?.rawID else { return total }

@@ -17,13 +17,25 @@ public protocol PrimarySource: AnyObject, Sendable {
     func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, filter: ScanFilter,
               consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts
     /// The id pass of a `changed-column` scan: every id whose text is not
-    /// blank, without the texts, as the primary returned it; returns how many.
-    func ids(_ source: JobConfig.Source, consume: ([DatabaseValue]) async throws -> Void) async throws -> Int
+    /// blank, without the texts, as the primary returned it, flagged when
+    /// the row's column is at or past `since`; returns how many.
+    func ids(_ source: JobConfig.Source, since: Watermark, consume: ([FlaggedID]) async throws -> Void) async throws -> Int
+    /// The id pass into a run's staging (`scan.ids`); returns how many ids.
+    /// By default through `ids(_:since:consume:)`; an SQLite primary copies
+    /// them in SQL.
+    func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int
     /// The highest `changed-column` value before the scan; nil without the
     /// key or rows.
     func watermark(_ source: JobConfig.Source) throws -> Watermark?
     /// The text of one row (search results), in one short read; nil when gone.
     func text(_ source: JobConfig.Source, id: String) throws -> String?
+}
+
+/// One id of the id pass, as the primary returned it, and whether its
+/// row's `changed-column` is at or past the watermark.
+public struct FlaggedID: Sendable {
+    public var raw: DatabaseValue
+    public var flagged: Bool
 }
 
 /// Where the primary is: an SQLite file path, or a libpq connection URI.
@@ -70,6 +82,10 @@ public enum PrimaryLocation {
 }
 
 extension PrimarySource {
+    public func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int {
+        try await ids(source, since: since) { try await work.stage(source: source.name, ids: $0) }
+    }
+
     /// Every row of the source.
     public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
                      consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {

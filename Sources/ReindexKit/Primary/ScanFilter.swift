@@ -4,14 +4,12 @@ import GRDB
 /// Which rows of a source a scan reads: every row; every row, each flagged
 /// by whether its `changed-column` is at or past a watermark (a full scan of
 /// a source with the key: the rows that changed without being flagged are
-/// the ones the column missed); the rows at or past a watermark; or given
-/// ids (rows the id pass found that neither the live file nor the changed
-/// rows hold: a row inserted with an old value, a row that failed before).
+/// the ones the column missed); or given ids (a `changed-column` run reads
+/// the rows its id pass flagged, and the ones the live file lacks, by id).
 /// The primary compares the values itself, with its own types.
 public enum ScanFilter: Sendable, Equatable {
     case all
     case allFlagging(Watermark)
-    case changedSince(Watermark)
     case ids([DatabaseValue])
 
     /// An SQL fragment and the values of its parameters.
@@ -30,7 +28,6 @@ public enum ScanFilter: Sendable, Equatable {
     var sqliteCondition: Part<DatabaseValue>? {
         switch self {
         case .all, .allFlagging: return nil
-        case .changedSince(let mark): return Part(sql: "\(Watermark.identifier(mark.column)) >= ?", values: [mark.databaseValue])
         case .ids(let ids): return Part(sql: "id IN (\(Array(repeating: "?", count: ids.count).joined(separator: ", ")))", values: ids)
         }
     }
@@ -46,7 +43,6 @@ public enum ScanFilter: Sendable, Equatable {
     func postgresCondition(first: Int) -> Part<String>? {
         switch self {
         case .all, .allFlagging: return nil
-        case .changedSince(let mark): return Part(sql: "\(Watermark.identifier(mark.column)) >= $\(first)", values: [mark.value])
         case .ids(let ids):
             let marks = ids.indices.map { "$\(first + $0)" }.joined(separator: ", ")
             return Part(sql: "id IN (\(marks))", values: ids.map { SourceScanner.idString($0) ?? "" })

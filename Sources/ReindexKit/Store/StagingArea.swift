@@ -33,6 +33,7 @@ enum StagingArea {
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
             raw,
+            flagged INTEGER NOT NULL,
             PRIMARY KEY(source, source_id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS scan.chunks(
             source TEXT NOT NULL,
@@ -79,24 +80,39 @@ enum StagingArea {
 
     /// Stages one page of the id pass (ids as text, as the scan stores
     /// them, and as the primary returned them, to read those rows later).
-    static func stage(_ db: Database, source: String, ids: [DatabaseValue]) throws {
-        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scan.ids(source, source_id, raw) VALUES (?, ?, ?)")
+    static func stage(_ db: Database, source: String, ids: [FlaggedID]) throws {
+        let statement = try db.cachedStatement(sql: "INSERT OR IGNORE INTO scan.ids(source, source_id, raw, flagged) VALUES (?, ?, ?, ?)")
         for id in ids {
-            guard let text = SourceScanner.idString(id) else { continue }
-            try statement.execute(arguments: [source, text, id])
+            guard let text = SourceScanner.idString(id.raw) else { continue }
+            try statement.execute(arguments: [source, text, id.raw, id.flagged])
         }
     }
 
-    /// Ids of the id pass that neither the changed rows (`scan.rows`) nor
-    /// the live file (`temp.live_rows`) hold, as the primary returned them:
-    /// rows the watermark cannot find (inserted with an old value, failed
-    /// before, or never staged). After `rawID`, at most `limit`.
-    static func unseenIDs(_ db: Database, source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
+    /// Moves the ids in `temp.page` (as the primary returned them) into
+    /// `scan.ids`, as text the way `SourceScanner.idString` writes them: in
+    /// SQL for integers, texts and blobs, in Swift for the rare real id.
+    static func stagePage(_ db: Database, source: String) throws {
+        try db.execute(sql: """
+            INSERT OR IGNORE INTO scan.ids(source, source_id, raw, flagged)
+            SELECT ?, CASE typeof(raw) WHEN 'integer' THEN CAST(raw AS TEXT) WHEN 'text' THEN raw ELSE lower(hex(raw)) END, raw, flagged
+            FROM temp.page WHERE typeof(raw) IN ('integer', 'text', 'blob') ORDER BY rowid
+            """, arguments: [source])
+        let reals = try Row.fetchAll(db, sql: "SELECT raw, flagged FROM temp.page WHERE typeof(raw) = 'real'")
+        if !reals.isEmpty { try stage(db, source: source, ids: reals.map { FlaggedID(raw: $0[0], flagged: $0[1] == 1) }) }
+        try db.execute(sql: "DELETE FROM temp.page")
+    }
+
+    /// Ids of the id pass whose rows a `changed-column` run reads in full,
+    /// as the primary returned them: the flagged ones (the column at or
+    /// past the watermark) and the ones the live file (`temp.live_rows`)
+    /// lacks (inserted with an old value, failed before), not yet staged.
+    /// After `after` (a staged id), at most `limit`.
+    static func idsToRead(_ db: Database, source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
         try Row.fetchAll(db, sql: """
             SELECT i.source_id, i.raw FROM scan.ids i
             WHERE i.source = ? AND i.source_id > ?
+              AND (i.flagged = 1 OR NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = i.source AND l.source_id = i.source_id))
               AND NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = i.source AND r.source_id = i.source_id)
-              AND NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = i.source AND l.source_id = i.source_id)
             ORDER BY i.source_id LIMIT ?
             """, arguments: [source, after, limit]).map { ($0[0], $0[1]) }
     }

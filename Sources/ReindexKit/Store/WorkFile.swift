@@ -124,13 +124,13 @@ public final class WorkFile: Sendable {
     }
 
     /// Stages one page of a `changed-column` scan's id pass.
-    func stage(source: String, ids: [DatabaseValue]) async throws {
+    func stage(source: String, ids: [FlaggedID]) async throws {
         try await queue.write { db in try StagingArea.stage(db, source: source, ids: ids) }
     }
 
-    /// Ids of the id pass that neither the changed rows nor the live file hold (`StagingArea.unseenIDs`).
-    func unseenIDs(source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
-        try queue.read { db in try StagingArea.unseenIDs(db, source: source, after: after, limit: limit) }
+    /// Ids of the id pass whose rows a `changed-column` run reads (`StagingArea.idsToRead`).
+    func idsToRead(source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
+        try queue.read { db in try StagingArea.idsToRead(db, source: source, after: after, limit: limit) }
     }
 
     /// Empties the staged scan, and the failures it recorded, to read every row again.
