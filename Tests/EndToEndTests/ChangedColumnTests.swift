@@ -216,6 +216,32 @@ import Testing
         #expect(worst < 2_000, "the writer waited \(worst) ms")
     }
 
+    /// A run that read in part and then finds it cannot clone the live file
+    /// (here: the attributes' roles changed, so it builds from nothing)
+    /// reads every row again before it embeds anything.
+    @Test func aRunThatCannotCloneReadsEveryRowAgain() throws {
+        try #require(Vec.available, Vec.missing)
+        let h = try Harness(job: nil)
+        defer { h.cleanup() }
+        func yaml(_ roles: String) -> String {
+            AttributeTests.yaml(h, roles: roles)
+                .replacingOccurrences(of: #""authorId" AS author FROM "Message""#, with: #""authorId" AS author, "updatedAt" AS updated_at FROM "Message""#)
+                .replacingOccurrences(of: "attributes: \(roles)\n  - name: knowledge", with: "attributes: \(roles)\n    changed-column: updated_at\n  - name: knowledge")
+        }
+        try h.writeJob(yaml: yaml("{room: partition}"))
+        #expect(try h.runJob(["--full"]).status == 0)
+        _ = try h.mutate(["--insert", "3", "--update", "2"])
+        try h.writeJob(yaml: yaml("{room: partition, created: filter}"))
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect(summary["build"] as? String == "build" && (summary["build_reason"] as? String ?? "").contains("attributes"), "\(summary)")
+        #expect(source(summary, "message")["read_since"] == nil && (source(summary, "message")["scanned"] as? Int ?? 0) > 1000)
+        #expect(r.stderr.contains("reading every row again"))
+        #expect(summary["embedded"] as? Int == 5, "only the new and changed rows are embedded: \(summary)")
+        #expect(try h.command("verify").status == 0)
+    }
+
     @Test func aChangedColumnTheQueryDoesNotReturnIsAUsageError() throws {
         let h = try Harness(job: nil)
         defer { h.cleanup() }
