@@ -288,13 +288,15 @@ import Testing
         #expect(p.terminationStatus == 143, "\(E2E.readSpawned(p))")
         #expect(try !running(), "stopped after interruption")
 
-        // Never ready: a clear error within the timeout, and the process is gone.
+        // Never ready: a clear error within the timeout, and the process is gone. The duration is
+        // unique to this run, so another `sleep 300` on the machine is not taken for the server.
+        let seconds = "300.\(Int.random(in: 100_000...999_999))"
         let never = try E2E.writeJob(s.dir, url: "http://127.0.0.1:\(port)", model: [
-            "server": #"{command: ["sleep", "300"], ready-url: "http://127.0.0.1:\#(port)/health", ready-timeout: 2}"#], name: "never.yml")
+            "server": #"{command: ["sleep", "\#(seconds)"], ready-url: "http://127.0.0.1:\#(port)/health", ready-timeout: 2}"#], name: "never.yml")
         let n = try E2E.reindex(["--job", never.path, "--full"])
         #expect(n.status == 69)
         #expect(n.stderr.contains("not ready after 2 s"))
-        let left = try E2E.run("/usr/bin/pgrep", ["-af", "sleep 300"])
+        let left = try E2E.run("/usr/bin/pgrep", ["-af", "sleep \(seconds)"])
         #expect(left.status != 0, "still running: \(left.stdout); reindex said: \(n.stderr)")
     }
 
