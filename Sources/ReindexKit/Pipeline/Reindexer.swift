@@ -81,10 +81,11 @@ public final class Reindexer: Sendable {
                 .whyBuild(work: work, plan: initialPlan, resumed: checkpoint.resumed, index: ready.index)
             cloneProblem = .some(why)
             if let why {
+                clock.lap("plan")
                 scans = try await rescan(work: work, scanner: scanner, reason: why, checkStop: checkStop)
+                clock.lap("scan")
                 initialPlan = try planner.diff(initialPlan, work: work, scans: scans)
                 cloneProblem = nil
-                clock.lap("scan")
             }
         }
         clock.lap("plan")

@@ -150,10 +150,11 @@ public final class PostgresSource: PrimarySource {
         return counts
     }
 
-    /// The id pass, as `SourceScanner.ids`: rows whose text has a
+    /// The id pass, as `SourceScanner.stageIDs`: rows whose text has a
     /// non-space character, ids exactly as the server wrote them, each
-    /// flagged by the server when its column is at or past `since`.
-    public func ids(_ source: JobConfig.Source, since: Watermark, consume: ([FlaggedID]) async throws -> Void) async throws -> Int {
+    /// flagged by the server when its column is at or past `since`, fetched
+    /// page by page and staged.
+    public func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int {
         let body = "FROM (\n\(SourceScanner.trimmed(source.query))\n) q WHERE text IS NOT NULL AND text::text ~ '[^[:space:]]'"
         let flag = { (n: Int) in "CASE WHEN \(Watermark.identifier(since.column)) >= $\(n) THEN 1 ELSE 0 END" }
         let firstSQL = "SELECT id, NULL, \(flag(2)) \(body) ORDER BY id LIMIT $1"
@@ -179,7 +180,7 @@ public final class PostgresSource: PrimarySource {
             if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(16000, pageSize * 2) }
             let ids = page.compactMap { row in row.rawID.map { FlaggedID(raw: $0.databaseValue, flagged: row.attributes.first == 1.databaseValue) } }
             total += ids.count
-            if !ids.isEmpty { try await consume(ids) }
+            if !ids.isEmpty { try await work.stage(source: source.name, ids: ids) }
             guard page.count == limit, let tail = page.last?.rawID else { return total }
             last = tail
         }

@@ -16,13 +16,10 @@ public protocol PrimarySource: AnyObject, Sendable {
     /// `filter` narrows the rows read (`changed-column` scans).
     func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, filter: ScanFilter,
               consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts
-    /// The id pass of a `changed-column` scan: every id whose text is not
-    /// blank, without the texts, as the primary returned it, flagged when
-    /// the row's column is at or past `since`; returns how many.
-    func ids(_ source: JobConfig.Source, since: Watermark, consume: ([FlaggedID]) async throws -> Void) async throws -> Int
-    /// The id pass into a run's staging (`scan.ids`); returns how many ids.
-    /// By default through `ids(_:since:consume:)`; an SQLite primary copies
-    /// them in SQL.
+    /// The id pass of a `changed-column` scan, into the run's staging
+    /// (`scan.ids`): every id whose text is not blank, without the texts, as
+    /// the primary returned it, flagged when the row's column is at or past
+    /// `since`, in short read transactions; returns how many.
     func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int
     /// The highest `changed-column` value before the scan; nil without the
     /// key or rows.
@@ -82,10 +79,6 @@ public enum PrimaryLocation {
 }
 
 extension PrimarySource {
-    public func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int {
-        try await ids(source, since: since) { try await work.stage(source: source.name, ids: $0) }
-    }
-
     /// Every row of the source.
     public func scan(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int,
                      consume: ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {

@@ -215,41 +215,6 @@ public final class SourceScanner: PrimarySource {
         return counts
     }
 
-    /// The id pass of a `changed-column` scan, fetched into this process:
-    /// every id with a text that is not blank, flagged when its row's column
-    /// is at or past `since`, page by page in short read transactions.
-    public func ids(_ source: JobConfig.Source, since: Watermark, consume: ([FlaggedID]) async throws -> Void) async throws -> Int {
-        let firstSQL = Self.idPageSQL(source.query, after: false, column: since.column)
-        let nextSQL = Self.idPageSQL(source.query, after: true, column: since.column)
-        var last: DatabaseValue? = nil
-        var pageSize = 1000
-        var total = 0
-        while true {
-            try Task.checkCancellation()
-            let (limit, after, started) = (pageSize, last, ContinuousClock.now)
-            let page: [Row]
-            do {
-                page = try await Self.retryingBusy { try await queue.read { db in
-                    after == nil ? try Row.fetchAll(db, sql: firstSQL, arguments: [since.databaseValue, limit])
-                        : try Row.fetchAll(db, sql: nextSQL, arguments: [since.databaseValue, after!, limit])
-                } }
-            } catch let error as DatabaseError {
-                throw ReindexError.sourceQuery(source: source.name, detail: "reading a page of ids failed (got SQLite: \(error.message ?? "\(error)")) — check the primary with `sqlite3 PRIMARY 'PRAGMA quick_check'`; nothing was published, rerun")
-            }
-            let elapsed = ContinuousClock.now - started
-            stats.record(elapsed)
-            if elapsed > .milliseconds(40) { pageSize = max(50, pageSize / 2) } else if elapsed < .milliseconds(10) { pageSize = min(16000, pageSize * 2) }
-            let ids = page.compactMap { row -> FlaggedID? in
-                let raw: DatabaseValue = row[0]
-                return raw.isNull ? nil : FlaggedID(raw: raw, flagged: row[1] == 1)
-            }
-            total += ids.count
-            if !ids.isEmpty { try await consume(ids) }
-            guard page.count == limit, let tail = page.last?[0] as DatabaseValue? else { return total }
-            last = tail
-        }
-    }
-
     /// The id pass straight into the run's staging file, in SQL: a second
     /// connection opens the primary read-only (`mode=ro`: the main database
     /// of the connection, so the query's tables resolve to the primary's)
@@ -259,7 +224,7 @@ public final class SourceScanner: PrimarySource {
     /// Swift and staging them one by one took about 2 s more.
     public func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int {
         guard let scanPath = work.scanPath else {
-            return try await ids(source, since: since) { try await work.stage(source: source.name, ids: $0) }
+            throw ReindexError.internal("the id pass needs the run's staging file (got a work file without one) — report it")
         }
         var config = Configuration()
         config.busyMode = .timeout(10)
