@@ -106,12 +106,13 @@ import Testing
         let reference = try reference(h)
         try expectSameAsFullBuild(h.output, reference, dir: h.dir)
         #expect(try h.command("verify").status == 0)
-        // A build of the same file writes it whole, at least twice (WAL, then checkpoint).
+        // A build of the same file writes it whole, and its items twice (WAL, then checkpoint; the
+        // indexes go in rollback-journal mode, once): more than the copy and the delta together.
         let (full, _, fullIO) = try runMeasured(h, ["--full"], job: h.dir.appendingPathComponent("reference.yml"))
         #expect(full.status == 0)
         let built = try #require(fullIO["wchar"])
         print("clone path: wchar \(written), rchar \(io["rchar"] ?? 0); full build: wchar \(built), rchar \(fullIO["rchar"] ?? 0); file \(size) bytes")
-        #expect(built > size + 3 * (written - size), "a full build wrote \(built) bytes, the clone path \(written) for a \(size)-byte file")
+        #expect(built > written, "a full build wrote \(built) bytes, the clone path \(written) for a \(size)-byte file")
     }
 
     @Test func aFullRunAndAnUnchangedPrimaryDoNotClone() throws {

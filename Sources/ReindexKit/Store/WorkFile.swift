@@ -431,15 +431,23 @@ public final class WorkFile: Sendable {
     // MARK: Index
 
     /// Builds `vec_items` from `items` as the plan says (see `VecIndex.build`).
+    /// In rollback-journal mode, like `reuseWholeRows`: the index is one
+    /// transaction of pages appended to the file, which WAL would write twice
+    /// and hold whole in the -wal file until the checkpoint.
     func buildIndex(_ plan: VecIndex.Plan, attributes: [AttributeColumn] = [], crashPoint: String? = nil, logger: Logger) throws -> VecIndex.Built {
-        try queue.writeWithoutTransaction { db in
-            try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, crashPoint: crashPoint, logger: logger)
+        try withRollbackJournal {
+            try queue.writeWithoutTransaction { db in
+                try VecIndex.build(db, dimensions: dimensions, plan: plan, attributes: attributes, crashPoint: crashPoint, logger: logger)
+            }
         }
     }
 
-    /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`).
+    /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`),
+    /// in rollback-journal mode for the same reason as `buildIndex`.
     func buildKeywords(_ settings: KeywordSettings?, prefixLength: Int, logger: Logger) throws -> String? {
-        try queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) }
+        try withRollbackJournal {
+            try queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) }
+        }
     }
 
     // MARK: Verify
