@@ -31,13 +31,11 @@ struct ScanStage {
     let logger: Logger
 
     /// Every row of every source (dry runs, `verify`).
-    func run(checkStop: () throws -> Void = {}, stage: (String, [ScannedRow]) async throws -> Void) async throws -> ScanResult {
+    func run(checkStop: () throws -> Void = {}, stage: @escaping @Sendable (String, [ScannedRow]) async throws -> Void) async throws -> ScanResult {
         var result = ScanResult()
         for source in job.sources {
-            result.counts[source.name] = try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes) { rows in
-                try checkStop()
-                try await stage(source.name, rows)
-            }
+            let name = source.name
+            result.counts[source.name] = try await overlapped(source, filter: .all, checkStop: checkStop) { try await stage(name, $0) }
             logger.info("scanned", metadata: ["source": "\(source.name)", "rows": "\(result.counts[source.name]!.scanned)"])
         }
         result.longestRead = scanner.stats.longestReadTransaction
@@ -61,6 +59,7 @@ struct ScanStage {
             if let since = scope.since {
                 try checkStop()
                 counts.ids = try await scanner.stageIDs(source, since: since, work: work)
+                _ = try work.collectIDsToRead(source: source.name)
                 var after = ""
                 while case let batch = try work.idsToRead(source: source.name, after: after, limit: 500), let last = batch.last {
                     let read = try await scan(source, filter: .ids(batch.map(\.raw)), work: work, checkStop: checkStop)
@@ -86,9 +85,26 @@ struct ScanStage {
     }
 
     private func scan(_ source: JobConfig.Source, filter: ScanFilter, work: WorkFile, checkStop: () throws -> Void) async throws -> ScanCounts {
-        try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes, filter: filter) { rows in
-            try checkStop()
-            try await work.stage(source: source.name, rows: rows)
+        let name = source.name
+        return try await overlapped(source, filter: filter, checkStop: checkStop) { try await work.stage(source: name, rows: $0) }
+    }
+
+    /// Reads and hashes the next page while the last one is staged: the
+    /// primary's connection and the staging file's run on threads of their
+    /// own, so the two overlap on two cores. One page is staged at a time, in
+    /// order, and at most two are held (each at most `pageBytes` of text).
+    private func overlapped(_ source: JobConfig.Source, filter: ScanFilter, checkStop: () throws -> Void,
+                            stage: @escaping @Sendable ([ScannedRow]) async throws -> Void) async throws -> ScanCounts {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var staging = false
+            let counts = try await scanner.scan(source, model: job.model, maxRowBytes: job.maxRowBytes, filter: filter) { rows in
+                try checkStop()
+                if staging { try await group.next() }
+                group.addTask { try await stage(rows) }
+                staging = true
+            }
+            try await group.waitForAll()
+            return counts
         }
     }
 }
