@@ -81,15 +81,17 @@ public struct SourceDiff: Sendable, Equatable {
         }
         // A source read in part (`scan.ids`) staged only its changed rows: each live row is unchanged,
         // changed, moved or removed, and each id the id pass found but nothing staged is unchanged.
-        var live: [String: Int] = [:], ids: [String: Int] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT source, count(*) FROM scan.ids GROUP BY source") { ids[row[0]] = row[1] }
+        var live: [String: Int] = [:], ids: Set<String> = []
+        for name in diffs.keys where try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM scan.ids WHERE source = ?)", arguments: [name]) == true {
+            ids.insert(name)
+        }
         if !ids.isEmpty {
             for row in try Row.fetchAll(db, sql: "SELECT source, count(*) FROM temp.live_rows GROUP BY source") { live[row[0]] = row[1] }
         }
         for name in diffs.keys {
             var d = diffs[name]!
             d.unchanged = d.staged - d.new.count - d.failed.count - d.changed.count - d.attributesChanged.count
-            if ids[name] != nil {
+            if ids.contains(name) {
                 d.unchanged = (live[name] ?? 0) - d.changed.count - d.attributesChanged.count - d.removed.count
                 d.staged = d.unchanged + d.new.count + d.failed.count + d.changed.count + d.attributesChanged.count
             }
@@ -110,6 +112,11 @@ public struct SourceDiff: Sendable, Equatable {
     /// model input's length, and every live row the scan no longer has
     /// (`removed`; for a source read in part, one the id pass did not find
     /// either: `scan.ids`). Replaced at every call.
+    ///
+    /// The removed rows are one compound `SELECT … ORDER BY`, which SQLite
+    /// runs as a merge of three sorted indexes: 0.16 s against the live
+    /// file's 980,000 rows at 1M messages, where probing the staged rows
+    /// once per live row took 0.47 s.
     static func materialize(_ db: Database, attributes: [AttributeSpec]) throws {
         let moved = attributesDiffer(attributes)
         try db.execute(sql: """
@@ -125,9 +132,11 @@ public struct SourceDiff: Sendable, Equatable {
             LEFT JOIN live.failures f ON l.source IS NULL AND f.source = r.source AND f.source_id = r.source_id
             WHERE l.source IS NULL OR l.row_hash != r.hash OR (\(moved));
             INSERT INTO scan.diff(source, source_id, kind, chars)
-            SELECT l.source, l.source_id, 'removed', 0 FROM temp.live_rows l
-            WHERE NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = l.source AND r.source_id = l.source_id)
-              AND NOT EXISTS (SELECT 1 FROM scan.ids i WHERE i.source = l.source AND i.source_id = l.source_id);
+            SELECT source, source_id, 'removed', 0 FROM (
+                SELECT source, source_id FROM temp.live_rows
+                EXCEPT SELECT source, source_id FROM scan.rows
+                EXCEPT SELECT source, source_id FROM scan.ids
+                ORDER BY 1, 2);
             CREATE INDEX scan.diff_rows ON diff(source, source_id);
             """)
     }

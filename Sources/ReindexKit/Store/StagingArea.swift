@@ -102,18 +102,36 @@ enum StagingArea {
         try db.execute(sql: "DELETE FROM temp.page")
     }
 
-    /// Ids of the id pass whose rows a `changed-column` run reads in full,
-    /// as the primary returned them: the flagged ones (the column at or
-    /// past the watermark) and the ones the live file (`temp.live_rows`)
-    /// lacks (inserted with an old value, failed before), not yet staged.
-    /// After `after` (a staged id), at most `limit`.
+    /// Collects, in `temp.to_read`, the ids of the id pass whose rows a
+    /// `changed-column` run reads in full: the flagged ones (the column at
+    /// or past the watermark) and the ones the live file (`temp.live_rows`)
+    /// lacks (inserted with an old value, failed before). One compound
+    /// `SELECT … ORDER BY`, which SQLite runs as a merge of the two sorted
+    /// indexes: 0.15 s for 970,000 ids at 1M messages, where probing the
+    /// live file once per id took 0.53 s. Returns how many.
+    static func collectIDsToRead(_ db: Database, source: String) throws -> Int {
+        try db.execute(sql: """
+            DROP TABLE IF EXISTS temp.to_read;
+            CREATE TEMP TABLE to_read(source_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            INSERT INTO temp.to_read(source_id)
+            SELECT source_id FROM scan.ids WHERE source = ?1
+            EXCEPT SELECT source_id FROM temp.live_rows WHERE source = ?1
+            UNION SELECT source_id FROM scan.ids WHERE source = ?1 AND flagged = 1
+            ORDER BY 1
+            """, arguments: [source])
+        return db.changesCount
+    }
+
+    /// The next ids of `temp.to_read` (`collectIDsToRead`) not yet staged,
+    /// as the primary returned them, after `after` (a staged id), at most
+    /// `limit`. `CROSS JOIN` keeps `to_read` outside: the planner, without
+    /// statistics on it, walked all of `scan.ids` instead (0.14 s at 1M).
     static func idsToRead(_ db: Database, source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
         try Row.fetchAll(db, sql: """
-            SELECT i.source_id, i.raw FROM scan.ids i
-            WHERE i.source = ? AND i.source_id > ?
-              AND (i.flagged = 1 OR NOT EXISTS (SELECT 1 FROM temp.live_rows l WHERE l.source = i.source AND l.source_id = i.source_id))
+            SELECT t.source_id, i.raw FROM temp.to_read t CROSS JOIN scan.ids i ON i.source = ? AND i.source_id = t.source_id
+            WHERE t.source_id > ?
               AND NOT EXISTS (SELECT 1 FROM scan.rows r WHERE r.source = i.source AND r.source_id = i.source_id)
-            ORDER BY i.source_id LIMIT ?
+            ORDER BY t.source_id LIMIT ?
             """, arguments: [source, after, limit]).map { ($0[0], $0[1]) }
     }
 

@@ -128,7 +128,13 @@ public final class WorkFile: Sendable {
         try await queue.write { db in try StagingArea.stage(db, source: source, ids: ids) }
     }
 
-    /// Ids of the id pass whose rows a `changed-column` run reads (`StagingArea.idsToRead`).
+    /// Finds the ids of the id pass whose rows a `changed-column` run reads
+    /// (`StagingArea.collectIDsToRead`); `idsToRead` pages through them.
+    func collectIDsToRead(source: String) throws -> Int {
+        try queue.writeWithoutTransaction { db in try StagingArea.collectIDsToRead(db, source: source) }
+    }
+
+    /// The next ids `collectIDsToRead` found (`StagingArea.idsToRead`).
     func idsToRead(source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
         try queue.read { db in try StagingArea.idsToRead(db, source: source, after: after, limit: limit) }
     }
