@@ -212,6 +212,33 @@ import Testing
         #expect(v.stdout.contains("chunks cover their rows"))
     }
 
+    /// On the clone path a chunk the server calls too long is split as in a build, and only the
+    /// pieces this run wrote are renumbered: every row's chunks are numbered 0..n-1 again.
+    @Test func tooLongChunksSplitOnTheClonePathAreNumberedDensely() throws {
+        let s = try setUp(messages: 1300)
+        defer { try? FileManager.default.removeItem(at: s.dir); s.server.stop() }
+        let job = try E2E.writeJob(s.dir, url: s.server.url, model: ["max-input-chars": "6000"])
+        let full = try E2E.reindex(["--job", job.path, "--full", "--format", "json"])
+        #expect(full.status == 0, "\(full.stderr)")
+        #expect(try E2E.json(full.stdout)["split_chunks"] as? Int == 0)
+        try s.server.faults(["max_input_chars": 2000])
+        let q = try DatabaseQueue(path: s.primary.path)
+        try q.write { db in
+            try db.execute(sql: #"UPDATE "Message" SET content = content || ' Edited.' WHERE id IN (SELECT id FROM "Message" ORDER BY length(content) DESC LIMIT 3)"#)
+        }
+        try q.close()
+        let r = try E2E.reindex(["--job", job.path, "--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone: "), "\(summary["build"] ?? "nil")")
+        #expect((summary["split_chunks"] as? Int ?? 0) >= 1, "\(r.stdout)")
+        let output = s.dir.appendingPathComponent("out/vectors.db")
+        let sparse: Int? = try E2E.scalar(output, "SELECT count(*) FROM (SELECT max(chunk) + 1 = count(*) AS dense FROM items GROUP BY source, source_id) WHERE NOT dense")
+        #expect(sparse == 0)
+        let v = try E2E.reindex(["verify", "--job", job.path])
+        #expect(v.status == 0, "\(v.stdout)\(v.stderr)")
+    }
+
     /// A short input the server rejects as too long is a failed row (exit 3), never shortened:
     /// a vector for a text nobody wrote would be published.
     @Test func aShortRowAnsweredTooLongIsAFailureNotShortened() throws {

@@ -36,12 +36,12 @@ struct ReuseStage {
             _ = try work.reuseWholeRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength)
         }
         var reuse = Reuse(carriedBySource: carried, reusedBySource: [:])
-        let whole = work.isClone ? try work.wholeCondition(liveRunID: plan.live?[.runID], resumed: resumed) : nil
-        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
+        let clone = work.isClone ? try work.cloneRows(liveRunID: plan.live?[.runID], resumed: resumed) : nil
+        try work.stageSingleChunkRows(liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, clone: clone)
         let chunker = plan.chunking.chunker
         var cursor: Int64 = 0
         while true {
-            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, whole: whole)
+            let page = try work.rowsToChunk(after: cursor, limit: 256, liveFormat: liveFormat, chunking: plan.chunking, prefixLength: prefixLength, clone: clone)
             guard let last = page.last else { break }
             cursor = last.rowid
             var chunks: [PendingChunk] = []

@@ -151,25 +151,29 @@ extension WorkFile {
             """
     }
 
-    /// The condition, on a staged row `r`, that the clone already holds it
-    /// whole (`StagingArea`): from the plan's diff when this run just cloned
+    /// The staged rows the clone does not hold whole yet (`StagingArea`):
+    /// from the plan's diff when this run just cloned
     /// the live file it planned against; else from the clone itself (a
     /// resumed clone may lack rows an earlier attempt deleted that have
     /// since changed back, or hold rows it embedded in part).
-    func wholeCondition(liveRunID: String?, resumed: Bool) throws -> String {
-        if !resumed, let base = try workState()[.baseRunID], base == liveRunID { return StagingArea.wholeInCloneOfLive }
-        return StagingArea.wholeInClone
+    func cloneRows(liveRunID: String?, resumed: Bool) throws -> CloneRows {
+        if !resumed, let base = try workState()[.baseRunID], base == liveRunID { return StagingArea.changedInDiff }
+        return StagingArea.notInClone
     }
 
     /// Items kept from the live file: the clone's own (never rewritten) and
-    /// the chunks `reuseChunks` copied.
+    /// the chunks `reuseChunks` copied. Counted as every item less the ones
+    /// this run embedded (few): the per-source count reads only the
+    /// `(source, source_id, chunk)` index.
     func reusedInClone() throws -> [String: Int] {
         try queue.read { db in
-            try Self.countBySource(db, sql: """
-                SELECT m.source, count(*) FROM items m
-                WHERE NOT EXISTS (SELECT 1 FROM work_delta d WHERE d.id = m.id AND d.op = 'insert') OR m.id IN (SELECT id FROM work_copied)
-                GROUP BY m.source
+            var kept = try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source")
+            let embedded = try Self.countBySource(db, sql: """
+                SELECT m.source, count(*) FROM work_delta d JOIN items m ON m.id = d.id
+                WHERE d.op = 'insert' AND d.id NOT IN (SELECT id FROM work_copied) GROUP BY m.source
                 """)
+            for (source, n) in embedded { kept[source, default: 0] -= n }
+            return kept
         }
     }
 

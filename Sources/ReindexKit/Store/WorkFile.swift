@@ -277,17 +277,17 @@ public final class WorkFile: Sendable {
 
     /// Staged rows that must be chunked (every row of a full run; the new,
     /// changed and re-chunked rows of an incremental one), after `rowid`.
-    /// `whole`: the clone path's condition (`wholeCondition`).
-    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, whole: String? = nil) throws {
+    /// `clone`: the clone path's rows (`WorkFile.cloneRows`).
+    func stageSingleChunkRows(liveFormat: String?, chunking: ChunkSettings, prefixLength: Int, clone: CloneRows? = nil) throws {
         try queue.write { db in
-            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
+            try StagingArea.stageSingleChunkRows(db, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: clone)
         }
     }
 
     func rowsToChunk(after rowid: Int64, limit: Int, liveFormat: String?, chunking: ChunkSettings, prefixLength: Int,
-                     whole: String? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
+                     clone: CloneRows? = nil) throws -> [(rowid: Int64, source: String, row: ScannedRow)] {
         try queue.read { db in
-            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, whole: whole)
+            try StagingArea.rowsToChunk(db, after: rowid, limit: limit, liveFormat: liveFormat, chunking: chunking, prefixLength: prefixLength, clone: clone)
         }
     }
 
@@ -491,7 +491,7 @@ public final class WorkFile: Sendable {
                    OR EXISTS (SELECT 1 FROM main.items i WHERE i.source = failures.source AND i.source_id = failures.source_id);
                 DELETE FROM work_copied WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.id = work_copied.id);
                 """)
-            try Self.renumberSplitChunks(db)
+            try Self.renumberSplitChunks(db, onlyWritten: isClone)
             let failures = try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
                 FailedItem(source: $0[0], sourceID: $0[1], error: $0[2])
             }
@@ -536,10 +536,14 @@ public final class WorkFile: Sendable {
     /// The pieces of a chunk the server found too long were stored with
     /// numbers from `PendingChunk.splitBase`; each such row gets dense chunk
     /// numbers in span order (two passes through negative numbers, so the
-    /// unique key holds at every step).
-    private static func renumberSplitChunks(_ db: Database) throws {
+    /// unique key holds at every step). `onlyWritten` (a clone): only the
+    /// items this run wrote (`work_delta`) are looked at; the rest came
+    /// numbered from a published file, and reading them all meant reading
+    /// every vector page of the clone.
+    private static func renumberSplitChunks(_ db: Database, onlyWritten: Bool) throws {
+        let items = onlyWritten ? "main.work_delta d CROSS JOIN main.items m ON m.id = d.id AND d.op = 'insert'" : "main.items m"
         try db.execute(sql: """
-            CREATE TEMP TABLE split_rows AS SELECT DISTINCT source, source_id FROM main.items WHERE chunk >= \(PendingChunk.splitBase);
+            CREATE TEMP TABLE split_rows AS SELECT DISTINCT m.source, m.source_id FROM \(items) WHERE m.chunk >= \(PendingChunk.splitBase);
             UPDATE main.items SET chunk = -1 - x.rank FROM (
                 SELECT i.id AS id, row_number() OVER (PARTITION BY i.source, i.source_id ORDER BY i.span_start, i.span_end) - 1 AS rank
                 FROM main.items i JOIN temp.split_rows s ON s.source = i.source AND s.source_id = i.source_id) x
