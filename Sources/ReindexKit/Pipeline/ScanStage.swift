@@ -59,7 +59,7 @@ struct ScanStage {
             if let since = scope.since {
                 try checkStop()
                 counts.ids = try await scanner.stageIDs(source, since: since, work: work)
-                _ = try work.collectIDsToRead(source: source.name)
+                try work.collectIDsToRead(source: source.name)
                 var after = ""
                 while case let batch = try work.idsToRead(source: source.name, after: after, limit: 500), let last = batch.last {
                     let read = try await scan(source, filter: .ids(batch.map(\.raw)), work: work, checkStop: checkStop)

@@ -108,8 +108,8 @@ enum StagingArea {
     /// lacks (inserted with an old value, failed before). One compound
     /// `SELECT … ORDER BY`, which SQLite runs as a merge of the two sorted
     /// indexes: 0.15 s for 970,000 ids at 1M messages, where probing the
-    /// live file once per id took 0.53 s. Returns how many.
-    static func collectIDsToRead(_ db: Database, source: String) throws -> Int {
+    /// live file once per id took 0.53 s.
+    static func collectIDsToRead(_ db: Database, source: String) throws {
         try db.execute(sql: """
             DROP TABLE IF EXISTS temp.to_read;
             CREATE TEMP TABLE to_read(source_id TEXT PRIMARY KEY) WITHOUT ROWID;
@@ -119,7 +119,6 @@ enum StagingArea {
             UNION SELECT source_id FROM scan.ids WHERE source = ?1 AND flagged = 1
             ORDER BY 1
             """, arguments: [source])
-        return db.changesCount
     }
 
     /// The next ids of `temp.to_read` (`collectIDsToRead`) not yet staged,

@@ -130,7 +130,7 @@ public final class WorkFile: Sendable {
 
     /// Finds the ids of the id pass whose rows a `changed-column` run reads
     /// (`StagingArea.collectIDsToRead`); `idsToRead` pages through them.
-    func collectIDsToRead(source: String) throws -> Int {
+    func collectIDsToRead(source: String) throws {
         try queue.writeWithoutTransaction { db in try StagingArea.collectIDsToRead(db, source: source) }
     }
 
@@ -449,11 +449,11 @@ public final class WorkFile: Sendable {
     }
 
     /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`),
-    /// in rollback-journal mode for the same reason as `buildIndex`.
+    /// in rollback-journal mode for the same reason as `buildIndex`; without
+    /// `settings` it only drops an index left there, in the current mode.
     func buildKeywords(_ settings: KeywordSettings?, prefixLength: Int, logger: Logger) throws -> String? {
-        try withRollbackJournal {
-            try queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) }
-        }
+        let build = { try self.queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) } }
+        return settings == nil ? try build() : try withRollbackJournal(build)
     }
 
     // MARK: Verify
