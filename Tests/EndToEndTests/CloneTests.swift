@@ -115,6 +115,54 @@ import Testing
         #expect(built > written, "a full build wrote \(built) bytes, the clone path \(written) for a \(size)-byte file")
     }
 
+    /// An incremental run on a clone hashes every row inside the primary's
+    /// SQLite and reads in full only the rows whose hash differs from the
+    /// live file's, plus the ones the hash leaves to the scan in Swift (a
+    /// text cut to `max-input-chars`); a row made blank is skipped there and
+    /// counts as removed. What it publishes is what a full build publishes.
+    @Test func theHashPassReadsOnlyTheRowsThatDifferAndEqualsAFullBuild() throws {
+        try #require(Vec.available, Vec.missing)
+        let model = ["max-input-chars": "300"]
+        let h = try Harness(job: .init(model: model, extraTop: "index: vec0\n"), publish: .init(args: ["--full"]))
+        defer { h.cleanup() }
+        func readInFull(_ stderr: String) -> Int? {
+            let line = stderr.split(separator: "\n").first { $0.contains("hashed every row in SQL") && $0.contains("source=message") }
+            return line.flatMap { $0.firstMatch(of: /read=(\d+)/) }.flatMap { Int($0.1) }
+        }
+        let touched = try h.mutate(["--insert", "4", "--update", "3", "--delete", "2"])
+        let q = try DatabaseQueue(path: h.primary.path)
+        let (blank, edited, long): (String, String, Set<String>) = try q.write { db in
+            let live = "FROM \"Message\" WHERE \"deletedAt\" IS NULL AND length(content) BETWEEN 20 AND 200"
+            let blank = try String.fetchOne(db, sql: "SELECT min(id) \(live)")!
+            let edited = try String.fetchOne(db, sql: "SELECT max(id) \(live)")!
+            try db.execute(sql: "UPDATE \"Message\" SET content = ? WHERE id = ?", arguments: ["\u{00A0}\u{2003} ", blank])
+            try db.execute(sql: "UPDATE \"Message\" SET content = ? WHERE id = ?", arguments: ["\n  déjà vu — 東京 🙂", edited])
+            let long = try String.fetchAll(db, sql: "SELECT id FROM \"Message\" WHERE \"deletedAt\" IS NULL AND length(content) > 300")
+            return (blank, edited, Set(long))
+        }
+        try q.close()
+        let r = try h.runJob(["--format", "json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try E2E.json(r.stdout)
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone: "))
+        let changed = Set((touched["inserted"] ?? []) + (touched["updated"] ?? []) + [edited])
+        #expect(!long.isEmpty, "the fixture has messages over 300 characters")
+        #expect(readInFull(r.stderr) == changed.union(long).count, "\(r.stderr)")
+        #expect(summary["embedded"] as? Int == changed.count)
+        #expect(summary["removed"] as? Int == 3, "2 deleted and \(blank) made blank")
+        let reference = try h.writeJob("reference.yml", output: "reference/vectors.db", model: model, extraTop: "index: vec0\n")
+        let full = try h.runJob(["--full", "--format", "json"], job: reference)
+        #expect(full.status == 0)
+        // The rows cut to max-input-chars are read, cut and counted as a full scan counts them.
+        #expect(try E2E.json(full.stdout)["truncated"] as? Int == summary["truncated"] as? Int)
+        #expect(((summary["sources"] as? [String: Any])?["message"] as? [String: Any])?["truncated"] as? Int == long.count)
+        try expectSameAsFullBuild(h.output, h.dir.appendingPathComponent("reference/vectors.db"), dir: h.dir)
+        // Nothing changed: only the rows the hash leaves to Swift are read again, and nothing is published.
+        let again = try h.runJob(["--format", "json"])
+        #expect(try E2E.json(again.stdout)["published"] as? Bool == false)
+        #expect(readInFull(again.stderr) == long.count)
+    }
+
     @Test func aFullRunAndAnUnchangedPrimaryDoNotClone() throws {
         let h = try harness()
         defer { h.cleanup() }

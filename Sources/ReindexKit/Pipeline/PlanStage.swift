@@ -59,7 +59,7 @@ struct PlanStage {
         let missed = try work.missedByChangedColumn(sources: plan.live == nil ? [] : scans.flagged)
         for i in plan.sources.indices {
             let name = plan.sources[i].name
-            plan.sources[i].readSince = scans.partial[name]
+            if case .since(let mark) = scans.partial[name] { plan.sources[i].readSince = mark }
             plan.sources[i].missedByChangedColumn = missed[name]
             if let n = missed[name], n > 0, let column = job.sources.first(where: { $0.name == name })?.changedColumn {
                 logger.warning("the full scan found rows that changed without changed-column moving; they are embedded now, but a run that reads only changed rows misses such writes — check that every write sets the column",

@@ -9,9 +9,9 @@ public struct ScanResult: Sendable {
     /// The `changed-column` watermark of each source that has one, read
     /// before its rows (the new file records it).
     public var watermarks: [String: Watermark] = [:]
-    /// Sources read in part: only the rows at or past this watermark, plus
-    /// every id (`scan.ids`).
-    public var partial: [String: Watermark] = [:]
+    /// Sources read in part: `scan.rows` holds only the rows that may have
+    /// changed, `scan.ids` every id.
+    public var partial: [String: PartialRead] = [:]
     /// Sources read whole with each row flagged against the live file's
     /// watermark (the rows changed without the column moving are counted).
     public var flagged: Set<String> = []
@@ -20,6 +20,15 @@ public struct ScanResult: Sendable {
     public var scanned: Int { counts.values.reduce(0) { $0 + $1.scanned } }
     /// Whether `scan.rows` holds only some rows of a source.
     public var isPartial: Bool { !partial.isEmpty }
+}
+
+/// How a source was read in part.
+public enum PartialRead: Sendable, Equatable {
+    /// The rows at or past the live file's `changed-column` watermark, plus every id.
+    case since(Watermark)
+    /// Every row hashed by the primary's SQLite (`PrimarySource.stageHashes`);
+    /// the ones that differ from the live file read in full.
+    case hashed
 }
 
 /// scan: pages through every source of the job read-only and hands each page
@@ -49,6 +58,8 @@ struct ScanStage {
     /// reads by id the flagged rows and the ones the live file lacks
     /// (`StagingArea.idsToRead`), 500 at a time: every read transaction is
     /// one page, whatever changed and whatever indexes the primary has.
+    /// A source hashed in SQL reads by id, the same way, the rows whose hash
+    /// or attributes differ from the live file's.
     func run(work: WorkFile, checkStop: () throws -> Void, scopes: [String: SourceScope]) async throws -> ScanResult {
         var result = ScanResult()
         for source in job.sources {
@@ -56,22 +67,25 @@ struct ScanStage {
             if let mark = try scanner.watermark(source) { result.watermarks[source.name] = mark }
             if scope.mustPublish { result.mustPublish = true }
             var counts = ScanCounts()
+            try checkStop()
             if let since = scope.since {
-                try checkStop()
                 counts.ids = try await scanner.stageIDs(source, since: since, work: work)
                 try work.collectIDsToRead(source: source.name)
-                var after = ""
-                while case let batch = try work.idsToRead(source: source.name, after: after, limit: 500), let last = batch.last {
-                    let read = try await scan(source, filter: .ids(batch.map(\.raw)), work: work, checkStop: checkStop)
-                    counts.scanned += read.scanned
-                    counts.skipped += read.skipped
-                    counts.truncated += read.truncated
-                    counts.oversized += read.oversized
-                    after = last.id
-                }
-                result.partial[source.name] = since
+                let read = try await readListed(source, work: work, checkStop: checkStop)
+                counts.add(read)
+                result.partial[source.name] = .since(since)
                 logger.info("scanned the changed rows", metadata: ["source": "\(source.name)", "since": "\(since.column) >= \(since.value)",
                                                                    "rows": "\(counts.scanned)", "ids": "\(counts.ids)"])
+            } else if scope.hashed, let hashed = try await scanner.stageHashes(source, model: job.model, maxRowBytes: job.maxRowBytes, work: work) {
+                counts = hashed
+                try work.collectChangedHashes(source: source.name)
+                let read = try await readListed(source, work: work, checkStop: checkStop)
+                try work.dropUnhashedIDs(source: source.name)
+                // The rows read in full were counted by the hash pass; what the scan found in them was not.
+                counts.add(ScanCounts(skipped: read.skipped, truncated: read.truncated, oversized: read.oversized))
+                result.partial[source.name] = .hashed
+                logger.info("hashed every row in SQL, read the ones that differ", metadata: ["source": "\(source.name)", "rows": "\(counts.scanned)",
+                                                                                          "read": "\(read.scanned)"])
             } else {
                 if case .allFlagging = scope.filter { result.flagged.insert(source.name) }
                 if let reason = scope.reason { logger.info("reading every row", metadata: ["source": "\(source.name)", "reason": "\(reason)"]) }
@@ -82,6 +96,17 @@ struct ScanStage {
         }
         result.longestRead = scanner.stats.longestReadTransaction
         return result
+    }
+
+    /// Reads in full, by id, 500 at a time, the rows `temp.to_read` lists.
+    private func readListed(_ source: JobConfig.Source, work: WorkFile, checkStop: () throws -> Void) async throws -> ScanCounts {
+        var counts = ScanCounts()
+        var after = ""
+        while case let batch = try work.idsToRead(source: source.name, after: after, limit: 500), let last = batch.last {
+            counts.add(try await scan(source, filter: .ids(batch.map(\.raw)), work: work, checkStop: checkStop))
+            after = last.id
+        }
+        return counts
     }
 
     private func scan(_ source: JobConfig.Source, filter: ScanFilter, work: WorkFile, checkStop: () throws -> Void) async throws -> ScanCounts {

@@ -150,6 +150,10 @@ public final class PostgresSource: PrimarySource {
         return counts
     }
 
+    /// PostgreSQL does not run the scan's hash (`SourceScanner.plainHash`)
+    /// on the server: every row is read.
+    public func stageHashes(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, work: WorkFile) async throws -> ScanCounts? { nil }
+
     /// The id pass, as `SourceScanner.stageIDs`: rows whose text has a
     /// non-space character, ids exactly as the server wrote them, each
     /// flagged by the server when its column is at or past `since`, fetched

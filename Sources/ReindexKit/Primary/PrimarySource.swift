@@ -21,6 +21,11 @@ public protocol PrimarySource: AnyObject, Sendable {
     /// the primary returned it, flagged when the row's column is at or past
     /// `since`, in short read transactions; returns how many.
     func stageIDs(_ source: JobConfig.Source, since: Watermark, work: WorkFile) async throws -> Int
+    /// The hash pass of a run that applies its delta to a clone: every id
+    /// with its row's hash and attributes into `scan.ids`, hashed by the
+    /// primary's engine (no hash: a row to read in full); nil when this
+    /// primary cannot, and the source is read whole.
+    func stageHashes(_ source: JobConfig.Source, model: ModelConfig, maxRowBytes: Int, work: WorkFile) async throws -> ScanCounts?
     /// The highest `changed-column` value before the scan; nil without the
     /// key or rows.
     func watermark(_ source: JobConfig.Source) throws -> Watermark?

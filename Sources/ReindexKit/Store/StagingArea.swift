@@ -15,9 +15,11 @@ enum StagingArea {
 
     /// The staging tables of a job: `scan.rows` has one column per attribute
     /// (`attr_<name>`, untyped: each value as the query returned it) and
-    /// `flagged` (`ScannedRow.flagged`); `scan.ids` holds the id pass of the
-    /// sources a `changed-column` scan read in part (every id the primary
-    /// has, of which only the changed rows are in `scan.rows`).
+    /// `flagged` (`ScannedRow.flagged`); `scan.ids` holds every id of the
+    /// sources a run read in part, of which only the rows that changed are in
+    /// `scan.rows`: the id pass of a `changed-column` scan, or the hash pass
+    /// (`SourceScanner.stageHashes`), which also stages each row's hash and
+    /// attributes (NULL hash: a row it left to the scan in Swift).
     static func schema(attributes: [AttributeSpec]) -> String {
         let columns = attributes.map { column($0.name) + ",\n    " }.joined()
         return """
@@ -34,7 +36,8 @@ enum StagingArea {
             source_id TEXT NOT NULL,
             raw,
             flagged INTEGER NOT NULL,
-            PRIMARY KEY(source, source_id)) WITHOUT ROWID;
+            hash BLOB,
+            \(columns)PRIMARY KEY(source, source_id)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS scan.chunks(
             source TEXT NOT NULL,
             source_id TEXT NOT NULL,
@@ -100,6 +103,66 @@ enum StagingArea {
         let reals = try Row.fetchAll(db, sql: "SELECT raw, flagged FROM temp.page WHERE typeof(raw) = 'real'")
         if !reals.isEmpty { try stage(db, source: source, ids: reals.map { FlaggedID(raw: $0[0], flagged: $0[1] == 1) }) }
         try db.execute(sql: "DELETE FROM temp.page")
+    }
+
+    /// Moves one page of the hash pass (`temp.hash_page`: the id as the
+    /// primary returned it, whether the text is not NULL, the hash, 0 for a
+    /// blank text or NULL, the attributes) into `scan.ids`, ids as text as
+    /// `stagePage` writes them; a real id is staged without a hash (its row
+    /// is read in Swift). Returns the rows without an id, and the ones
+    /// without a text or with a blank one (skipped, as the scan skips them).
+    /// An id seen twice in a source is a usage error.
+    static func stageHashPage(_ db: Database, source: String, attributes: [AttributeSpec]) throws -> (nullIDs: Int, noText: Int) {
+        let columns = attributes.map { ", " + column($0.name) }.joined()
+        let idText = "CASE typeof(raw) WHEN 'integer' THEN CAST(raw AS TEXT) WHEN 'text' THEN raw ELSE lower(hex(raw)) END"
+        try db.execute(sql: "UPDATE temp.hash_page SET has_text = 0 WHERE typeof(hash) = 'integer'")
+        do {
+            try db.execute(sql: """
+                INSERT INTO scan.ids(source, source_id, raw, flagged, hash\(columns))
+                SELECT ?, \(idText), raw, 0, hash\(columns)
+                FROM temp.hash_page WHERE typeof(raw) IN ('integer', 'text', 'blob') AND has_text ORDER BY rowid
+                """, arguments: [source])
+            let statement = try db.cachedStatement(sql: "INSERT INTO scan.ids(source, source_id, raw, flagged\(columns)) VALUES (?, ?, ?, 0\(String(repeating: ", ?", count: attributes.count)))")
+            for row in try Row.fetchAll(db, sql: "SELECT raw\(columns) FROM temp.hash_page WHERE typeof(raw) = 'real' AND has_text") {
+                let raw: DatabaseValue = row[0]
+                let values: [DatabaseValue] = [source.databaseValue, (SourceScanner.idString(raw) ?? "").databaseValue, raw]
+                try statement.execute(arguments: StatementArguments(values + attributes.indices.map { row[1 + $0] as DatabaseValue }))
+            }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
+            let twice = try String.fetchOne(db, sql: """
+                SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND has_text) p
+                WHERE EXISTS (SELECT 1 FROM scan.ids i WHERE i.source = ? AND i.source_id = p.id) GROUP BY id
+                UNION ALL SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND has_text) GROUP BY id HAVING count(*) > 1
+                LIMIT 1
+                """, arguments: [source]) ?? "?"
+            throw ReindexError.sourceQuery(source: source, detail: "the query returned the id \"\(twice)\" twice (got a duplicate id) — ids must be unique within a source; fix the query")
+        }
+        let skipped = try Row.fetchOne(db, sql: "SELECT coalesce(sum(raw IS NULL), 0), coalesce(sum(raw IS NOT NULL AND NOT has_text), 0) FROM temp.hash_page")!
+        try db.execute(sql: "DELETE FROM temp.hash_page")
+        return (skipped[0], skipped[1])
+    }
+
+    /// Collects, in `temp.to_read`, the ids of the hash pass whose rows a
+    /// run reads in full: the ones the live file (`temp.live_rows`) lacks,
+    /// holds with another hash or other attributes, and the ones the pass
+    /// left without a hash. One join in key order; every other row is
+    /// unchanged and never leaves the primary's SQLite.
+    static func collectChangedHashes(_ db: Database, source: String, attributes: [AttributeSpec]) throws {
+        try db.execute(sql: """
+            DROP TABLE IF EXISTS temp.to_read;
+            CREATE TEMP TABLE to_read(source_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            INSERT INTO temp.to_read(source_id)
+            SELECT r.source_id FROM scan.ids r LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
+            WHERE r.source = ?1 AND (r.hash IS NULL OR l.source IS NULL OR l.row_hash IS NOT r.hash OR \(SourceDiff.attributesDiffer(attributes)))
+            ORDER BY 1
+            """, arguments: [source])
+    }
+
+    /// Forgets the ids the hash pass left without a hash once their rows were
+    /// read in full: a row read is in `scan.rows`, and one the scan skipped
+    /// (a blank text) must count as gone, not as unchanged.
+    static func dropUnhashedIDs(_ db: Database, source: String) throws {
+        try db.execute(sql: "DELETE FROM scan.ids WHERE source = ? AND hash IS NULL", arguments: [source])
     }
 
     /// Collects, in `temp.to_read`, the ids of the id pass whose rows a

@@ -134,7 +134,19 @@ public final class WorkFile: Sendable {
         try queue.writeWithoutTransaction { db in try StagingArea.collectIDsToRead(db, source: source) }
     }
 
-    /// The next ids `collectIDsToRead` found (`StagingArea.idsToRead`).
+    /// Finds the ids of the hash pass whose rows a run reads in full
+    /// (`StagingArea.collectChangedHashes`); `idsToRead` pages through them.
+    func collectChangedHashes(source: String) throws {
+        let attributes = self.attributes
+        try queue.writeWithoutTransaction { db in try StagingArea.collectChangedHashes(db, source: source, attributes: attributes) }
+    }
+
+    /// Forgets the unhashed ids once read (`StagingArea.dropUnhashedIDs`).
+    func dropUnhashedIDs(source: String) throws {
+        try queue.writeWithoutTransaction { db in try StagingArea.dropUnhashedIDs(db, source: source) }
+    }
+
+    /// The next ids `collectIDsToRead` or `collectChangedHashes` found (`StagingArea.idsToRead`).
     func idsToRead(source: String, after: String, limit: Int) throws -> [(id: String, raw: DatabaseValue)] {
         try queue.read { db in try StagingArea.idsToRead(db, source: source, after: after, limit: limit) }
     }
