@@ -183,6 +183,45 @@ import Testing
         let vectors = Self.fixture.appendingPathComponent("vectors-v2.db")
         #expect(try E2E.scalar(vectors, "SELECT value FROM meta WHERE key = 'format'") == "reindex-vectors/2")
         #expect(try E2E.scalar(vectors, "SELECT count(*) FROM meta WHERE key IN ('keywords', 'vec_dead_rows', 'full_check_at')") == 0)
+        #expect(try E2E.scalar(vectors, "SELECT count(*) FROM sqlite_schema WHERE name = 'items_rows'") == 0)
+    }
+
+    /// A file without `items_rows`: the first run (a full check, due on a
+    /// file that never recorded one) clones it and adds the index; on a file
+    /// without it whose full check is not due the hash pass compares by
+    /// probing `items` and finds exactly the changed rows; with it, by merge.
+    @Test func aRunComparesWithoutTheRowsIndexAndTheCloneAddsIt() throws {
+        let (h, output) = try harness()
+        defer { h.cleanup() }
+        let primary = h.dir.appendingPathComponent("primary.db")
+        func read(_ r: E2E.Result) -> Int? {
+            let line = r.stderr.split(separator: "\n").first { $0.contains("hashed every row in SQL") && $0.contains("source=message") }
+            return line.flatMap { $0.firstMatch(of: /read=(\d+)/) }.flatMap { Int($0.1) }
+        }
+        func index() throws -> String? { try E2E.scalar(output, "SELECT sql FROM sqlite_schema WHERE name = 'items_rows'") }
+        _ = try E2E.mutatePrimary(primary, ["--insert", "2", "--update", "1", "--delete", "1"])
+        let first = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let summary = try E2E.json(first.stdout)
+        #expect((summary["build"] as? String ?? "").hasPrefix("clone") && summary["added"] as? Int == 2 && summary["changed"] as? Int == 1
+                && summary["removed"] as? Int == 1 && summary["full_check"] as? Bool == true, "\(summary)")
+        #expect(try index() == "CREATE INDEX items_rows ON items(source, source_id, chunk, row_hash)")
+
+        // As a file from before the index, whose full check is not due.
+        let q = try DatabaseQueue(path: output.path)
+        try q.writeWithoutTransaction { db in try db.execute(sql: "DROP INDEX items_rows") }
+        try q.close()
+        let touched = try E2E.mutatePrimary(primary, ["--insert", "1", "--update", "2"])
+        let probed = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(probed.status == 0, "\(probed.stderr)")
+        let next = try E2E.json(probed.stdout)
+        #expect(next["added"] as? Int == 1 && next["changed"] as? Int == 2 && next["full_check"] as? Bool == false, "\(next)")
+        #expect(read(probed) == (touched["inserted"] ?? []).count + (touched["updated"] ?? []).count, "\(probed.stderr)")
+        #expect(try index() != nil, "the clone adds the index again")
+        #expect(try h.command("verify", ["--model-url", h.url]).status == 0)
+        let again = try h.runJob(["--model-url", h.url, "--format", "json"])
+        #expect(try E2E.json(again.stdout)["published"] as? Bool == false)
+        #expect(read(again) == 0, "\(again.stderr)")
     }
 
     @Test func readersTakeItAndARunAddsKeywordsThenClonesIt() throws {

