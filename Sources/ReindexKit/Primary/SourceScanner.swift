@@ -259,7 +259,7 @@ public final class SourceScanner: PrimarySource {
         try await stagePages(source, work: work, what: "hashes", page: "hash_page(raw, has_text, hash\(columns))",
                              select: { "INSERT INTO temp.hash_page(raw, has_text, hash\(columns)) " + Self.hashPageSQL(source.query, after: $0, attributes: source.attributes) },
                              leading: [maxRowBytes.databaseValue],
-                             function: Self.rowHashFunction(model: model),
+                             setup: { db in try Self.addRowHashFunction(db, model: model) },
                              stage: { db in try StagingArea.stageHashPage(db, source: source.name, attributes: source.attributes) },
                              counted: { read, skipped in
                                  counts.scanned += read
@@ -283,18 +283,18 @@ public final class SourceScanner: PrimarySource {
         """
     }
 
-    /// `reindex_row_hash(text)`: the row's hash as the scan computes it, 0
-    /// for a blank text (skipped, as the scan skips it), or NULL when the row
-    /// needs the scan in Swift (`plainHash`).
-    static func rowHashFunction(model: ModelConfig) -> DatabaseFunction {
+    /// Registers `reindex_row_hash(text)` on the hash pass's connection: the
+    /// row's hash as the scan computes it, 0 for a blank text (skipped, as
+    /// the scan skips it), or NULL when the row needs the scan in Swift.
+    static func addRowHashFunction(_ db: Database, model: ModelConfig) throws {
         let prefix = Array(model.prefix.utf8)
         let limit = model.maxInputChars
-        return DatabaseFunction("reindex_row_hash", argumentCount: 1, pure: true) { values in
-            guard case .string(let text) = values[0].storage else { return nil }
-            switch plainHash(text, prefix: prefix, maxInputChars: limit) {
-            case .hash(let digest): return digest
-            case .blank: return 0
-            case .needsScan: return nil
+        try SQLiteC.addTextFunction(db, name: "reindex_row_hash") { text, result in
+            guard let text else { return result.null() }
+            switch rowHash(text, prefix: prefix, maxInputChars: limit) {
+            case .hash(let digest): digest.withUnsafeBytes { result.blob($0) }
+            case .blank: result.integer(0)
+            case .needsScan: result.null()
             }
         }
     }
@@ -302,11 +302,45 @@ public final class SourceScanner: PrimarySource {
     /// What the hash pass makes of a text.
     enum PlainHash: Equatable {
         /// `hash(modelInput(text))`, computed without building the input.
-        case hash(Data)
+        case hash(SHA256.Digest)
         /// Blank: the scan skips the row.
         case blank
         /// Cut to `max-input-chars`: the scan in Swift cuts, counts and reports it.
         case needsScan
+    }
+
+    /// The hash pass's view of one text value, read where SQLite keeps it:
+    /// ASCII without a NUL (most rows of most corpora) is hashed from those
+    /// bytes, which are exactly the UTF-8 of the string the scan makes, one
+    /// scalar each; any other text goes through that very string
+    /// (`plainHash`), so both paths agree by construction.
+    static func rowHash(_ text: SQLiteC.Text, prefix: [UInt8], maxInputChars: Int) -> PlainHash {
+        let bytes = text.bytes
+        guard isPlainASCII(bytes) else { return plainHash(text.string, prefix: prefix, maxInputChars: maxInputChars) }
+        // Unicode's White_Space among ASCII: tab, line feed, vertical tab, form feed, carriage return, space.
+        guard bytes.contains(where: { $0 != 0x20 && !(0x09...0x0D).contains($0) }) else { return .blank }
+        if bytes.count > maxInputChars { return .needsScan }
+        var hasher = SHA256()
+        hasher.update(data: prefix)
+        hasher.update(bufferPointer: bytes)
+        return .hash(hasher.finalize())
+    }
+
+    /// Whether every byte is ASCII and none is NUL, 8 bytes at a time.
+    static func isPlainASCII(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        let high: UInt64 = 0x8080_8080_8080_8080, ones: UInt64 = 0x0101_0101_0101_0101
+        var i = 0
+        while i + 8 <= bytes.count {
+            let w = bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            // A byte ≥ 0x80, or a zero byte ((w - 0x01…) & ~w & 0x80… is non-zero exactly then).
+            if w & high != 0 || (w &- ones) & ~w & high != 0 { return false }
+            i += 8
+        }
+        while i < bytes.count {
+            if bytes[i] == 0 || bytes[i] >= 0x80 { return false }
+            i += 1
+        }
+        return true
     }
 
     /// The scan's hash of a text it would stage as it is, hashed without
@@ -318,7 +352,7 @@ public final class SourceScanner: PrimarySource {
         hasher.update(data: prefix)
         var text = text
         text.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        return .hash(Data(hasher.finalize()))
+        return .hash(hasher.finalize())
     }
 
     /// The id and hash passes: a second connection opens the primary
@@ -329,7 +363,7 @@ public final class SourceScanner: PrimarySource {
     /// then `stage` moves it into `scan` outside the read; `counted` gets
     /// the rows read and what `stage` returned.
     private func stagePages<T: Sendable>(_ source: JobConfig.Source, work: WorkFile, what: String, page: String,
-                                         select: (Bool) -> String, leading: [DatabaseValue], function: DatabaseFunction? = nil,
+                                         select: (Bool) -> String, leading: [DatabaseValue], setup: (@Sendable (Database) throws -> Void)? = nil,
                                          stage: @escaping @Sendable (Database) throws -> T, counted: (Int, T) -> Void) async throws {
         guard let scanPath = work.scanPath else {
             throw ReindexError.internal("the id and hash passes need the run's staging file (got a work file without one) — report it")
@@ -343,7 +377,7 @@ public final class SourceScanner: PrimarySource {
             let ids = try DatabaseQueue(path: LiveFile.uri(readOnly: path), configuration: config)
             defer { try? ids.close() }
             try await ids.writeWithoutTransaction { db in
-                if let function { db.add(function: function) }
+                try setup?(db)
                 try db.execute(sql: "ATTACH DATABASE ? AS scan", arguments: [scanPath])
                 try db.execute(sql: "PRAGMA scan.journal_mode = OFF; PRAGMA scan.synchronous = OFF; PRAGMA scan.cache_size = -65536; PRAGMA temp_store = MEMORY; CREATE TEMP TABLE \(page)")
             }

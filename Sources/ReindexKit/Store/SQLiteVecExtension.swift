@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 
 /// sqlite-vec's loadable extension (`vec0.so`): where it is and how it gets
 /// into one connection. GRDB links the system SQLite, which allows loading
@@ -100,19 +99,8 @@ public struct SQLiteVecExtension: Sendable, Equatable {
     /// Loads the extension into `db`'s connection and returns `vec_version()`.
     @discardableResult
     public func load(into db: Database) throws -> String {
-        guard let handle = db.sqliteConnection else {
-            throw ReindexError.internal("loading sqlite-vec \(path): the connection is closed — report it")
-        }
-        guard sqlite3_enable_load_extension(handle, 1) == SQLITE_OK else {
-            throw ReindexError.usage("sqlite-vec \(path): this SQLite does not allow loading extensions (got an error from sqlite3_enable_load_extension) — use a SQLite built with extension loading, or `index: none`")
-        }
-        defer { sqlite3_enable_load_extension(handle, 0) }
-        var message: UnsafeMutablePointer<CChar>?
-        let rc = sqlite3_load_extension(handle, path, nil, &message)
-        guard rc == SQLITE_OK else {
-            let detail = message.map { String(cString: $0) } ?? "SQLite code \(rc)"
-            sqlite3_free(message)
-            throw ReindexError.usage("sqlite-vec \(path) (from \(origin)) failed to load: \(detail) — install a build for this platform (pip install sqlite-vec==0.1.9) or pass another --sqlite-vec")
+        if let detail = try SQLiteC.loadExtension(db, path: path) {
+            throw ReindexError.usage("sqlite-vec \(path) (from \(origin)) failed to load: \(detail) — install a build for this platform (pip install sqlite-vec==0.1.9) or pass another --sqlite-vec, or use `index: none`")
         }
         return try String.fetchOne(db, sql: "SELECT vec_version()") ?? "?"
     }
