@@ -379,7 +379,7 @@ public final class SourceScanner: PrimarySource {
             try await ids.writeWithoutTransaction { db in
                 try setup?(db)
                 try db.execute(sql: "ATTACH DATABASE ? AS scan", arguments: [scanPath])
-                try db.execute(sql: "PRAGMA scan.journal_mode = OFF; PRAGMA scan.synchronous = OFF; PRAGMA scan.cache_size = -65536; PRAGMA temp_store = MEMORY; CREATE TEMP TABLE \(page)")
+                try db.execute(sql: "PRAGMA scan.journal_mode = OFF; PRAGMA scan.synchronous = OFF; PRAGMA temp_store = MEMORY; CREATE TEMP TABLE \(page)")
             }
             var last: DatabaseValue? = nil
             var pageSize = 1000
