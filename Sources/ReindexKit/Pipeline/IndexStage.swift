@@ -21,6 +21,7 @@ struct IndexStage {
     let logger: Logger
 
     func run(work: WorkFile) throws -> VecIndex.Built {
+        try work.ensureRowsIndex()
         // Keywords first: FTS5's final merge frees the pages of its smaller segments, and
         // vec_items, built next, fills them (the other way round they stayed free: 1.2 MB in 5.5).
         let note = try work.buildKeywords(keywords, prefixLength: prefixLength, logger: logger)

@@ -59,12 +59,14 @@ public final class WorkFile: Sendable {
                     try db.execute(sql: "PRAGMA journal_mode = DELETE")
                     try db.execute(sql: "PRAGMA synchronous = FULL")
                 }
-                try db.execute(sql: VectorFileFormat.schema(attributes: attributes))
+                try db.execute(sql: VectorFileFormat.tables(attributes: attributes))
                 try db.execute(sql: VectorFileFormat.workSchema)
                 if let scanPath { try FilePermissions.prepareDerived(scanPath) }
                 try StagingArea.attach(db, attributes: attributes, path: scanPath ?? "")
             }
             isClone = try queue.writeWithoutTransaction { db in try Self.recordDeltaIfCloned(db) }
+            // A clone of a file from before `items_rows` gets it now, once.
+            if isClone { try ensureRowsIndex() }
         } catch let error as DatabaseError {
             throw ReindexError.io(path: path, detail: "cannot create the work file: \(error.message ?? "\(error)") — check the directory's permissions and free space")
         }
@@ -463,6 +465,19 @@ public final class WorkFile: Sendable {
     /// Builds `keywords` from `items` and the staged rows (see `KeywordIndex.build`),
     /// in rollback-journal mode for the same reason as `buildIndex`; without
     /// `settings` it only drops an index left there, in the current mode.
+    /// Creates the published indexes (`VectorFileFormat.indexes`) when the
+    /// file lacks them, in one transaction of appended pages
+    /// (`withRollbackJournal`): a build once its items are written, a clone of
+    /// a file from before `items_rows` when it is opened.
+    func ensureRowsIndex() throws {
+        let present = try queue.read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM main.sqlite_schema WHERE type = 'index' AND name = ?)",
+                              arguments: [VectorFileFormat.rowsIndex]) ?? false
+        }
+        guard !present else { return }
+        try withRollbackJournal { try queue.writeWithoutTransaction { db in try db.execute(sql: VectorFileFormat.indexes) } }
+    }
+
     func buildKeywords(_ settings: KeywordSettings?, prefixLength: Int, logger: Logger) throws -> String? {
         let build = { try self.queue.writeWithoutTransaction { db in try KeywordIndex.build(db, settings: settings, prefixLength: prefixLength, logger: logger) } }
         return settings == nil ? try build() : try withRollbackJournal(build)
