@@ -175,6 +175,8 @@ import Testing
         let full = try E2E.json(try h.runJob(["--full", "--format", "json"]).stdout)
         #expect(full["build"] as? String == "build" && full["build_reason"] is NSNull && full["full_check"] as? Bool == true)
         #expect(try meta(h.output, "vec_dead_rows") == "0")
+        // A build keeps pointer-map pages, so sqlite-vec's blob I/O finds a vector's page without walking its chunk.
+        #expect(try E2E.scalar(h.output, "PRAGMA auto_vacuum") as Int? == 2)
         // A build creates items_rows once its items are written.
         #expect(try E2E.scalar(h.output, "SELECT sql FROM sqlite_schema WHERE name = 'items_rows'")
                 == "CREATE INDEX items_rows ON items(source, source_id, chunk, row_hash)")

@@ -50,8 +50,9 @@ public final class WorkFile: Sendable {
         do {
             queue = try DatabaseQueue(path: path, configuration: config)
             try queue.writeWithoutTransaction { db in
-                // Before WAL and the first table: afterwards SQLite ignores it.
+                // Before WAL and the first table: afterwards SQLite ignores them.
                 try db.execute(sql: "PRAGMA main.page_size = \(VectorFileFormat.pageSize)")
+                try db.execute(sql: "PRAGMA main.auto_vacuum = \(VectorFileFormat.autoVacuum)")
                 if wal {
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
                     try db.execute(sql: "PRAGMA synchronous = NORMAL")
