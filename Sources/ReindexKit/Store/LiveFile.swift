@@ -40,7 +40,10 @@ public enum LiveFile {
     /// `/2` gives every chunk the row's hash and attributes, and every row
     /// has a chunk 0). `attrs_known` is 1 when the file stores exactly the
     /// job's attributes, so they can be compared value by value; otherwise
-    /// every row's attributes count as changed.
+    /// every row's attributes count as changed. Without attributes a `/2`
+    /// file with `items_rows` is read through it, the index the hash pass
+    /// compares with: read once from disk, not twice through two indexes
+    /// (0.7 s of a 0.1% run on a cold reflink clone at 1M messages).
     static func createRowsView(_ db: Database, format: String, attributes: [AttributeSpec]) throws {
         var known = attributes.isEmpty
         var values = attributes.map { "NULL AS \(StagingArea.column($0.name))" }
@@ -52,9 +55,12 @@ public enum LiveFile {
             if known { values = attributes.map { "\($0.name) AS \(StagingArea.column($0.name))" } }
         }
         let extra = ([known ? "1 AS attrs_known" : "0 AS attrs_known"] + values).joined(separator: ", ")
+        let hasRowsIndex = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM \(schema).sqlite_schema WHERE type = 'index' AND name = ?)",
+                                             arguments: [VectorFileFormat.rowsIndex]) == true
+        let covered = format == VectorFileFormat.version && attributes.isEmpty && hasRowsIndex
         let select = format == VectorFileFormat.previousVersion
             ? "SELECT source, source_id, content_hash AS row_hash, \(extra) FROM \(schema).items"
-            : "SELECT source, source_id, row_hash, \(extra) FROM \(schema).items WHERE chunk = 0"
+            : "SELECT source, source_id, row_hash, \(extra) FROM \(schema).items\(covered ? " INDEXED BY \(VectorFileFormat.rowsIndex)" : "") WHERE chunk = 0"
         try db.execute(sql: "DROP VIEW IF EXISTS temp.live_rows; CREATE TEMP VIEW live_rows AS \(select)")
     }
 

@@ -135,7 +135,7 @@ extension WorkFile {
             _ = try reconcile(dropCopied: false)
         }
         return try queue.read { db in
-            try Self.countBySource(db, sql: "SELECT m.source, count(*) FROM items m JOIN work_delta d ON d.id = m.id AND d.op = 'insert' GROUP BY m.source")
+            try Self.countBySource(db, sql: "SELECT m.source, count(*) FROM work_delta d CROSS JOIN items m ON m.id = d.id WHERE d.op = 'insert' GROUP BY m.source")
         }
     }
 
@@ -169,7 +169,7 @@ extension WorkFile {
         try queue.read { db in
             var kept = try Self.countBySource(db, sql: "SELECT source, count(*) FROM items GROUP BY source")
             let embedded = try Self.countBySource(db, sql: """
-                SELECT m.source, count(*) FROM work_delta d JOIN items m ON m.id = d.id
+                SELECT m.source, count(*) FROM work_delta d CROSS JOIN items m ON m.id = d.id
                 WHERE d.op = 'insert' AND d.id NOT IN (SELECT id FROM work_copied) GROUP BY m.source
                 """)
             for (source, n) in embedded { kept[source, default: 0] -= n }
@@ -230,8 +230,10 @@ extension WorkFile {
             guard items == expected.items, rows == expected.rows else {
                 throw ReindexError.verification(detail: "expected \(expected.items) items of \(expected.rows) rows, the file has \(items) of \(rows) — rerun with --restart; if it happens again, report it")
             }
-            let written = "SELECT d.id FROM main.work_delta d JOIN main.items i ON i.id = d.id"
-            let touched = "SELECT DISTINCT i.source, i.source_id FROM main.work_delta d JOIN main.items i ON i.id = d.id"
+            // CROSS JOIN: from the delta (few ids) into items; without statistics on `work_delta`
+            // the planner walked all of items' index instead (0.15 s each at 1M).
+            let written = "SELECT d.id FROM main.work_delta d CROSS JOIN main.items i ON i.id = d.id"
+            let touched = "SELECT DISTINCT i.source, i.source_id FROM main.work_delta d CROSS JOIN main.items i ON i.id = d.id"
             let coverage = try VectorFileCheck.coverage(db, schema: "main", prefixLength: prefixLength, sample: 1, only: touched)
             if let first = coverage.gaps.ids.first {
                 throw ReindexError.verification(detail: "chunks do not cover row \(first) — rerun with --restart; if it happens again, report it")

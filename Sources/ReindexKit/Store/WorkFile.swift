@@ -523,8 +523,13 @@ public final class WorkFile: Sendable {
             let failures = try Row.fetchAll(db, sql: "SELECT source, source_id, error FROM failures ORDER BY source, source_id").map {
                 FailedItem(source: $0[0], sourceID: $0[1], error: $0[2])
             }
-            // A merge of sorted indexes (`SourceDiff.materialize`), not a probe per staged row.
-            let unaccounted = try Int.fetchOne(db, sql: """
+            // A build stages every row: a merge of sorted indexes (`SourceDiff.materialize`). A clone
+            // staged the changed rows: a probe each, where the merge read all of items' index (0.1 s at 1M).
+            let unaccounted = try Int.fetchOne(db, sql: isClone ? """
+                SELECT count(*) FROM scan.rows r
+                WHERE NOT EXISTS (SELECT 1 FROM main.items i WHERE i.source = r.source AND i.source_id = r.source_id)
+                  AND NOT EXISTS (SELECT 1 FROM main.failures f WHERE f.source = r.source AND f.source_id = r.source_id)
+                """ : """
                 SELECT count(*) FROM (
                     SELECT source, source_id FROM scan.rows
                     EXCEPT SELECT source, source_id FROM main.items
