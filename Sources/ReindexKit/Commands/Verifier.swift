@@ -62,6 +62,8 @@ public final class Verifier: Sendable {
         let attributeColumns = try scratch.attributeColumns()
         do {
             try scratch.attachLiveForChecking(path: path)
+            // Every page is read below: once in file order first (`FilePrefetch`).
+            FilePrefetch.sequential(path: path)
         } catch {
             report.problem("cannot open the vector file read-only: \(LiveFile.describe(error)) — check its permissions, or rebuild it with `reindex --full`")
             return report

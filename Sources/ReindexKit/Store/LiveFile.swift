@@ -91,12 +91,14 @@ public enum LiveFile {
     /// written after; runs check it whole on the full-check schedule, and a
     /// damaged page met by a lighter run makes that run a full rebuild too
     /// (`PlanStage`).
-    static func compatibility(_ db: Database, model: ModelConfig, attributes: [AttributeSpec],
+    /// `path`, when given, is read once ahead of a whole-file check (`FilePrefetch`).
+    static func compatibility(_ db: Database, model: ModelConfig, attributes: [AttributeSpec], path: String? = nil,
                               deep: (VectorFileMeta) -> Bool = { _ in true }) throws -> LiveStatus {
         let tables = try String.fetchAll(db, sql: "SELECT name FROM \(schema).sqlite_schema WHERE type = 'table'")
         let meta = tables.contains("meta") ? try VectorFileMeta.read(db, schema: schema) : VectorFileMeta()
         let whole = deep(meta)
         let scope = whole ? ["quick_check(5)"] : ["meta", "failures", "runs"].filter(tables.contains).map { "quick_check(\($0))" }
+        if whole, let path { FilePrefetch.sequential(path: path) }
         for pragma in scope {
             let check = try String.fetchAll(db, sql: "PRAGMA \(schema).\(pragma)")
             guard check == ["ok"] else {
@@ -139,7 +141,7 @@ public enum LiveFile {
         do {
             status = try queue.writeWithoutTransaction { db in
                 try attach(db, path: path)
-                return try compatibility(db, model: model, attributes: attributes, deep: deep)
+                return try compatibility(db, model: model, attributes: attributes, path: path, deep: deep)
             }
         } catch {
             status = .unusable(reason: "unreadable: \(describe(error))")

@@ -598,6 +598,8 @@ public final class WorkFile: Sendable {
     /// `vec_items` against `items`.
     func check(expected: Accounting, prefixLength: Int) throws {
         let d = dimensions
+        // A clone (the periodic full check) may be cold, a reflink always is; a build was just written.
+        if isClone { FilePrefetch.sequential(path: path) }
         // A write transaction only because FTS5's integrity check is an INSERT; it changes nothing.
         try queue.write { db in
             let quick = try VectorFileCheck.quickCheck(db, schema: "main")
